@@ -1,0 +1,86 @@
+# ndproxy — run `make demo` or `make test` as root on Debian 12 with Go installed.
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO      ?= go
+SHELL   := /bin/bash
+GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+BIN     = bin/ndproxy
+
+# Debian packages the tests and the demo drive for real.
+DEB_PACKAGES = gcc libc6-dev iproute2 iputils-ping netcat-openbsd procps radvd ndisc6 shellcheck
+
+# OpenWrt arch = GOARCH and friends (openwrt/packages lang/golang/golang-values.mk).
+# MIPS must be softfloat: OpenWrt kernels kill hardfloat binaries.
+ARCHES = x86_64 aarch64_cortex-a53 aarch64_generic arm_cortex-a7_neon-vfpv4 mipsel_24kc mips_24kc
+goenv_x86_64                   = GOARCH=amd64 GOAMD64=v1
+goenv_aarch64_cortex-a53       = GOARCH=arm64
+goenv_aarch64_generic          = GOARCH=arm64
+goenv_arm_cortex-a7_neon-vfpv4 = GOARCH=arm GOARM=7
+goenv_mipsel_24kc              = GOARCH=mipsle GOMIPS=softfloat
+goenv_mips_24kc                = GOARCH=mips GOMIPS=softfloat
+
+SHELL_SCRIPTS = test/demo.sh .ci/run
+
+.PHONY: all build deps test unit lint demo cross fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/ndproxy
+
+# deps installs what a fresh Debian 12 lacks; it needs root only when
+# something is missing.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+# test runs everything: lint, unit tests with the race detector, fuzz seed
+# corpora, and the network-namespace scenarios (they need root and skip
+# without it, saying so).
+test: deps lint
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/test$$')
+	$(GO) test -count=1 -timeout 30m -v ./test/
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/test$$')
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	shellcheck $(SHELL_SCRIPTS)
+	shellcheck -s sh $$(find files -type f -path '*/init.d/*' -o -type f -path '*/hotplug.d/*' 2>/dev/null) /dev/null
+
+demo: deps build
+	test/demo.sh $(BIN)
+
+cross:
+	@mkdir -p dist
+	@for a in $(ARCHES); do \
+		case $$a in \
+		x86_64) env='$(goenv_x86_64)';; \
+		aarch64_cortex-a53) env='$(goenv_aarch64_cortex-a53)';; \
+		aarch64_generic) env='$(goenv_aarch64_generic)';; \
+		arm_cortex-a7_neon-vfpv4) env='$(goenv_arm_cortex-a7_neon-vfpv4)';; \
+		mipsel_24kc) env='$(goenv_mipsel_24kc)';; \
+		mips_24kc) env='$(goenv_mips_24kc)';; \
+		esac; \
+		env CGO_ENABLED=0 GOOS=linux $$env $(GO) build $(GOFLAGS_BUILD) -o dist/$$a/ndproxy ./cmd/ndproxy || exit 1; \
+		printf '%-26s %s  %s bytes\n' $$a "$$env" $$(stat -c %s dist/$$a/ndproxy); \
+	done
+
+# fuzz runs every fuzz target for FUZZTIME each (the seed corpora alone run in `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin dist

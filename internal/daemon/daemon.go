@@ -1,0 +1,346 @@
+// Package daemon runs ndproxy: it turns netlink pokes into snapshots, plans,
+// and changes to the kernel and the proxy engines, and undoes them on exit.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ndproxy/ndproxy/internal/config"
+	"github.com/ndproxy/ndproxy/internal/control"
+	"github.com/ndproxy/ndproxy/internal/kernel"
+	"github.com/ndproxy/ndproxy/internal/netmon"
+	"github.com/ndproxy/ndproxy/internal/plan"
+	"github.com/ndproxy/ndproxy/internal/proxy"
+	"github.com/ndproxy/ndproxy/internal/world"
+)
+
+const (
+	// debounce is how long a burst of pokes is gathered before one
+	// snapshot: a link flap is a dozen netlink messages.
+	debounce = 50 * time.Millisecond
+	// retryAfter is when a failed reconcile is tried again.
+	retryAfter = time.Second
+)
+
+// Daemon is the running ndproxy.
+type Daemon struct {
+	path   string
+	log    *slog.Logger
+	level  *slog.LevelVar
+	sys    *kernel.Sysctls
+	routes kernel.Routes
+	pokeCh chan struct{}
+
+	// mu protects the fields below: the run loop writes them, the control
+	// socket reads them.
+	mu      sync.Mutex
+	cfg     *config.Config
+	engines map[string]*running
+	waiting map[string]string
+	world   *world.World
+}
+
+type running struct {
+	e        *proxy.Engine
+	identity string
+	spec     plan.Engine
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// New returns a daemon for the already loaded configuration cfg, read from path.
+func New(path string, cfg *config.Config, log *slog.Logger, level *slog.LevelVar) *Daemon {
+	return &Daemon{
+		path:    path,
+		cfg:     cfg,
+		log:     log,
+		level:   level,
+		sys:     kernel.NewSysctls(kernel.SysctlRoot),
+		pokeCh:  make(chan struct{}, 1),
+		engines: map[string]*running{},
+		waiting: map[string]string{},
+	}
+}
+
+func (d *Daemon) poke() {
+	select {
+	case d.pokeCh <- struct{}{}:
+	default:
+	}
+}
+
+// Run serves until ctx is done, reloading on every receive from hup, then
+// removes everything it installed.
+func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
+	ctrlCtx, stopCtrl := context.WithCancel(context.Background())
+	defer stopCtrl()
+	ctrlErr := make(chan error, 1)
+	go func() { ctrlErr <- control.Serve(ctrlCtx, d.cfg.Global.Socket, d, d.log) }()
+
+	monCtx, stopMon := context.WithCancel(ctx)
+	monDone := make(chan struct{})
+	go func() {
+		defer close(monDone)
+		netmon.New(d.log).Run(monCtx, d.poke)
+	}()
+	defer func() { stopMon(); <-monDone }()
+
+	d.log.Info("ndproxy started", "config", d.path, "proxies", len(d.cfg.Proxies))
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	for {
+		select {
+		case <-ctx.Done():
+			return d.shutdown()
+		case err := <-ctrlErr:
+			if err != nil {
+				d.shutdown()
+				return err
+			}
+		case <-hup:
+			if err := d.Reload(); err != nil {
+				d.log.Error("reload failed, keeping the running configuration", "err", err)
+			}
+		case <-d.pokeCh:
+			if !armed {
+				timer.Reset(debounce)
+				armed = true
+			}
+		case <-timer.C:
+			armed = false
+			if err := d.reconcile(ctx); err != nil {
+				d.log.Warn("reconcile failed, retrying", "err", err)
+				timer.Reset(retryAfter)
+				armed = true
+			}
+		}
+	}
+}
+
+// Reload re-reads the configuration file. A bad file leaves the running
+// configuration in force.
+func (d *Daemon) Reload() error {
+	cfg, err := config.Load(d.path)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	old := d.cfg
+	d.cfg = cfg
+	d.mu.Unlock()
+	if cfg.Global.Socket != old.Global.Socket {
+		d.log.Warn("the control socket path changes only on restart", "socket", old.Global.Socket)
+	}
+	d.level.Set(Level(cfg.Global.LogLevel))
+	d.log.Info("configuration reloaded", "proxies", len(cfg.Proxies))
+	d.poke()
+	return nil
+}
+
+// reconcile takes a snapshot, plans and applies the difference.
+func (d *Daemon) reconcile(ctx context.Context) error {
+	w, err := netmon.Snapshot(d.sys, d.routes)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	cfg := d.cfg
+	var targets []plan.Target
+	for _, r := range d.engines {
+		targets = append(targets, r.e.Targets()...)
+	}
+	d.mu.Unlock()
+
+	want := plan.Compute(cfg, w, targets)
+
+	var errs []error
+	for _, s := range want.Sysctls {
+		if err := d.sys.Set(s.Key, s.Value); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	d.applyEngines(ctx, want)
+	add, del := plan.RouteDiff(w.Routes, want.Routes)
+	for _, r := range del {
+		if err := d.routes.Del(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, r := range add {
+		if err := d.routes.Add(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(add)+len(del) > 0 {
+		d.log.Debug("routes reconciled", "added", len(add), "removed", len(del))
+	}
+
+	d.mu.Lock()
+	for name, why := range want.Waiting {
+		if d.waiting[name] != why {
+			d.log.Info("proxy waiting", "proxy", name, "for", why)
+		}
+	}
+	d.waiting = want.Waiting
+	d.world = w
+	d.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// applyEngines starts, updates and stops engines to match want.
+func (d *Daemon) applyEngines(ctx context.Context, want *plan.Desired) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	keep := map[string]bool{}
+	for _, spec := range want.Engines {
+		name := spec.Proxy.Name
+		keep[name] = true
+		id := proxy.Identity(spec)
+		if r := d.engines[name]; r != nil {
+			if r.identity == id {
+				r.spec = spec
+				r.e.Update(spec)
+				continue
+			}
+			d.stopLocked(name)
+		}
+		e, err := proxy.Start(spec, d.log, d.onTargetChange(spec.Proxy))
+		if err != nil {
+			d.log.Error("cannot start proxy engine", "proxy", name, "err", err)
+			continue
+		}
+		ectx, cancel := context.WithCancel(ctx)
+		r := &running{e: e, identity: id, spec: spec, cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(r.done)
+			e.Run(ectx)
+		}()
+		d.engines[name] = r
+	}
+	for name := range d.engines {
+		if !keep[name] {
+			d.stopLocked(name)
+			d.log.Info("proxy engine stopped", "proxy", name)
+		}
+	}
+}
+
+func (d *Daemon) stopLocked(name string) {
+	r := d.engines[name]
+	r.cancel()
+	<-r.done
+	delete(d.engines, name)
+	// Its targets are gone: the next plan withdraws their routes.
+	d.poke()
+}
+
+// onTargetChange installs the host route of a newly verified target at once,
+// before the asker's first packet arrives, then lets the planner settle the
+// rest. The planner wants the same route, so the two never disagree.
+func (d *Daemon) onTargetChange(p config.Proxy) func(*plan.Target) {
+	return func(added *plan.Target) {
+		if added != nil && p.Route == config.RouteHost {
+			r := world.Route{Dst: netip.PrefixFrom(added.Addr, 128), LinkIndex: added.LinkIndex, Metric: p.RouteMetric}
+			if err := d.routes.Add(r); err != nil {
+				d.log.Warn("cannot add host route", "target", added.Addr, "err", err)
+			}
+		}
+		d.poke()
+	}
+}
+
+// shutdown stops the engines, removes ndproxy's routes and restores the
+// sysctls it changed, in the reverse order of setting them up.
+func (d *Daemon) shutdown() error {
+	d.mu.Lock()
+	for name := range d.engines {
+		d.stopLocked(name)
+	}
+	d.mu.Unlock()
+	var errs []error
+	routes, err := d.routes.List()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range routes {
+		if err := d.routes.Del(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := d.sys.Restore(); err != nil {
+		errs = append(errs, err)
+	}
+	err = errors.Join(errs...)
+	if err != nil {
+		d.log.Error("cleanup incomplete", "err", err)
+	} else {
+		d.log.Info("ndproxy stopped, routes removed and sysctls restored", "routes", len(routes))
+	}
+	return err
+}
+
+// Status implements control.Handler.
+func (d *Daemon) Status() control.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := control.Status{Config: d.path, Sysctls: d.sys.Owned()}
+	name := func(i int) string {
+		if d.world != nil {
+			if l, ok := d.world.LinkByIndex(i); ok {
+				return l.Name
+			}
+		}
+		return fmt.Sprint(i)
+	}
+	if d.world != nil {
+		for _, r := range d.world.Routes {
+			st.Routes = append(st.Routes, fmt.Sprintf("%s dev %s metric %d", r.Dst, name(r.LinkIndex), r.Metric))
+		}
+	}
+	for _, p := range d.cfg.Proxies {
+		ps := control.ProxyStatus{
+			Name: p.Name, Upstream: p.Upstream, Downstream: p.Downstream,
+			Verify: string(p.Verify), Route: string(p.Route), State: "waiting",
+			WaitingFor: d.waiting[p.Name], Targets: []control.TargetStatus{},
+		}
+		for _, pr := range p.Prefixes {
+			ps.Prefixes = append(ps.Prefixes, pr.String())
+		}
+		if r := d.engines[p.Name]; r != nil {
+			ps.State = "running"
+			targets, counters := r.e.Status()
+			slices.SortFunc(targets, func(a, b proxy.TargetStatus) int { return a.Address.Compare(b.Address) })
+			for _, t := range targets {
+				ts := control.TargetStatus{Address: t.Address.String(), State: t.State, Learned: string(t.Learned), AgeSeconds: t.AgeSeconds}
+				if t.Link != 0 {
+					ts.Interface = name(t.Link)
+				}
+				ps.Targets = append(ps.Targets, ts)
+			}
+			ps.Counters = &counters
+		}
+		st.Proxies = append(st.Proxies, ps)
+	}
+	return st
+}
+
+// Level maps a configured log_level to slog's.
+func Level(name string) slog.Level {
+	switch name {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

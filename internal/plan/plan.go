@@ -1,0 +1,207 @@
+// Package plan computes, without any I/O, what ndproxy wants the kernel and its
+// engines to look like, given the configuration and a snapshot of the world.
+package plan
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/ndproxy/ndproxy/internal/config"
+	"github.com/ndproxy/ndproxy/internal/kernel"
+	"github.com/ndproxy/ndproxy/internal/world"
+)
+
+// Target is a downstream host that a proxy engine has verified.
+type Target struct {
+	Proxy     string
+	Addr      netip.Addr
+	LinkIndex int
+}
+
+// Desired is the complete state ndproxy wants.
+type Desired struct {
+	// Sysctls are to be set in this order.
+	Sysctls []Sysctl
+	// Routes are all the routes ndproxy should own, sorted.
+	Routes []world.Route
+	// Engines has one entry per proxy section that can run now.
+	Engines []Engine
+	// Waiting explains, per proxy section that cannot run yet, what it waits for.
+	Waiting map[string]string
+}
+
+// Sysctl is one sysctl write.
+type Sysctl struct{ Key, Value string }
+
+// Engine is what one proxy engine needs to run.
+type Engine struct {
+	Proxy    config.Proxy
+	Upstream world.Link
+	// Source is the upstream address Neighbor Advertisements are sent from:
+	// its link-local address (RFC 4861 section 4.4 allows any address of the
+	// interface; link-local is what every host accepts).
+	Source netip.Addr
+	// Downstreams are the configured downstream links that exist and are up.
+	Downstreams []world.Link
+	// Local lists this host's own addresses inside the prefixes: the kernel
+	// answers for them, ndproxy must not.
+	Local []netip.Addr
+	// Hints are neighbour-cache entries on the downstream links inside the
+	// prefixes: hosts the kernel has seen, worth verifying before anyone asks.
+	Hints []Hint
+}
+
+// Hint is a host seen in the kernel's neighbour cache.
+type Hint struct {
+	Addr      netip.Addr
+	LinkIndex int
+	// Reachable means the kernel confirmed the host within its reachable time.
+	Reachable bool
+}
+
+// Contains reports whether ip is inside one of the engine's prefixes.
+func (e *Engine) Contains(ip netip.Addr) bool {
+	for _, p := range e.Proxy.Prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Compute derives the desired state. It is a pure function of its inputs.
+func Compute(cfg *config.Config, w *world.World, targets []Target) *Desired {
+	d := &Desired{Waiting: map[string]string{}}
+	if len(cfg.Proxies) == 0 {
+		return d
+	}
+
+	// Sysctls first: accept_ra=2 on every upstream that takes RAs, then
+	// forwarding. Order matters, see kernel.Sysctls.
+	seen := map[string]bool{}
+	for _, p := range cfg.Proxies {
+		if seen[p.Upstream] {
+			continue
+		}
+		seen[p.Upstream] = true
+		// accept_ra=1 means "only while not forwarding": once forwarding is on
+		// the upstream would stop taking RAs and lose its default route and
+		// SLAAC address (net/ipv6/ndisc.c, accept_ra()). "all.accept_ra" does
+		// not reach existing interfaces, so it is set per interface.
+		key := kernel.IPv6Conf(p.Upstream, "accept_ra")
+		if w.Sysctls[key] == "1" {
+			d.Sysctls = append(d.Sysctls, Sysctl{key, "2"})
+		}
+	}
+	// IPv6 forwarding between interfaces is decided by all.forwarding alone
+	// (net/ipv6/ip6_output.c, ip6_forward()); writing it also sets every
+	// interface's forwarding, which the kernel needs to answer as a router.
+	d.Sysctls = append(d.Sysctls, Sysctl{kernel.IPv6Conf("all", "forwarding"), "1"})
+
+	for _, p := range cfg.Proxies {
+		e, why := engineFor(p, w)
+		if why != "" {
+			d.Waiting[p.Name] = why
+			continue
+		}
+		d.Engines = append(d.Engines, e)
+		d.Routes = append(d.Routes, routesFor(&e, targets)...)
+	}
+	slices.SortFunc(d.Routes, compareRoutes)
+	d.Routes = slices.Compact(d.Routes)
+	return d
+}
+
+func engineFor(p config.Proxy, w *world.World) (Engine, string) {
+	up, ok := w.LinkByName(p.Upstream)
+	if !ok {
+		return Engine{}, fmt.Sprintf("upstream %s does not exist", p.Upstream)
+	}
+	if !up.Up {
+		return Engine{}, fmt.Sprintf("upstream %s is down", p.Upstream)
+	}
+	e := Engine{Proxy: p, Upstream: up}
+	for _, a := range w.AddrsOf(up.Index) {
+		if a.Prefix.Addr().IsLinkLocalUnicast() && !a.Tentative {
+			e.Source = a.Prefix.Addr()
+			break
+		}
+	}
+	if !e.Source.IsValid() {
+		return Engine{}, fmt.Sprintf("upstream %s has no usable link-local address yet", p.Upstream)
+	}
+	for _, name := range p.Downstream {
+		if l, ok := w.LinkByName(name); ok && l.Up {
+			e.Downstreams = append(e.Downstreams, l)
+		}
+	}
+	if len(e.Downstreams) == 0 && len(p.Downstream) > 0 && p.Verify == config.VerifyProbe {
+		return Engine{}, fmt.Sprintf("no downstream of %v exists and is up", p.Downstream)
+	}
+	for _, a := range w.Addrs {
+		if e.Contains(a.Prefix.Addr()) {
+			e.Local = append(e.Local, a.Prefix.Addr())
+		}
+	}
+	slices.SortFunc(e.Local, netip.Addr.Compare)
+	e.Local = slices.Compact(e.Local)
+	for _, n := range w.Neighbors {
+		if !n.Usable || !e.Contains(n.Addr) || !slices.ContainsFunc(e.Downstreams, func(l world.Link) bool { return l.Index == n.LinkIndex }) {
+			continue
+		}
+		e.Hints = append(e.Hints, Hint{Addr: n.Addr, LinkIndex: n.LinkIndex, Reachable: n.Reachable})
+	}
+	slices.SortFunc(e.Hints, func(a, b Hint) int { return a.Addr.Compare(b.Addr) })
+	return e, ""
+}
+
+func routesFor(e *Engine, targets []Target) []world.Route {
+	var out []world.Route
+	switch e.Proxy.Route {
+	case config.RouteHost:
+		for _, t := range targets {
+			if t.Proxy != e.Proxy.Name || !slices.ContainsFunc(e.Downstreams, func(l world.Link) bool { return l.Index == t.LinkIndex }) {
+				continue
+			}
+			out = append(out, world.Route{Dst: netip.PrefixFrom(t.Addr, 128), LinkIndex: t.LinkIndex, Metric: e.Proxy.RouteMetric})
+		}
+	case config.RoutePrefix:
+		// Validation guarantees exactly one downstream; it may be down or gone.
+		for _, l := range e.Downstreams {
+			for _, p := range e.Proxy.Prefixes {
+				out = append(out, world.Route{Dst: p, LinkIndex: l.Index, Metric: e.Proxy.RouteMetric})
+			}
+		}
+	}
+	return out
+}
+
+func compareRoutes(a, b world.Route) int {
+	if c := a.Dst.Addr().Compare(b.Dst.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(a.Dst.Bits(), b.Dst.Bits()), cmp.Compare(a.LinkIndex, b.LinkIndex), cmp.Compare(a.Metric, b.Metric))
+}
+
+// RouteDiff returns the routes to add and to delete to get from have to want.
+func RouteDiff(have, want []world.Route) (add, del []world.Route) {
+	haveSet := make(map[world.Route]bool, len(have))
+	for _, r := range have {
+		haveSet[r] = true
+	}
+	wantSet := make(map[world.Route]bool, len(want))
+	for _, r := range want {
+		wantSet[r] = true
+		if !haveSet[r] {
+			add = append(add, r)
+		}
+	}
+	for _, r := range have {
+		if !wantSet[r] {
+			del = append(del, r)
+		}
+	}
+	return add, del
+}

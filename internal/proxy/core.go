@@ -1,0 +1,357 @@
+package proxy
+
+import (
+	"container/heap"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ndproxy/ndproxy/internal/config"
+	"github.com/ndproxy/ndproxy/internal/plan"
+)
+
+// A target moves through these states (ndppd calls them sessions):
+//
+//	          NS, hint                NA                  valid_ttl
+//	(none) ──────────► probing ──────────► valid ◄────────────────► refreshing
+//	                      │ retries out     ▲        NA                 │ retries out
+//	                      ▼                 │ hint: reachable           ▼
+//	                   absent ◄─────────────┴───────────────────────── absent
+//	                      │ invalid_ttl
+//	                      ▼
+//	                   (none)
+//
+// Only valid and refreshing targets are answered for, routed and have their
+// solicited-node group joined.
+type state uint8
+
+const (
+	stateProbing state = iota
+	stateValid
+	stateRefreshing
+	stateAbsent
+)
+
+func (s state) String() string {
+	return [...]string{"probing", "valid", "refreshing", "absent"}[s]
+}
+
+// Source says how a target was learned.
+type Source string
+
+const (
+	SourceProbe    Source = "probe"     // answered our Neighbor Solicitation
+	SourceNeighbor Source = "neighbour" // reachable in the kernel's neighbour cache
+	SourceRoute    Source = "route"     // routed through a gateway or point-to-point link
+	SourceStatic   Source = "static"    // inside a static prefix
+)
+
+const (
+	// maxPending bounds the askers remembered per target while it is probed.
+	maxPending = 8
+	// maxTargets bounds the table, absent targets included.
+	maxTargets = 8192
+)
+
+// requester is whoever sent a Neighbor Solicitation we owe an answer.
+type requester struct {
+	Src netip.Addr // unspecified for DAD
+	// MAC is the frame's source address: the NA goes straight back to it, so
+	// no neighbour resolution of the asker is needed first. Empty on links
+	// without link-layer addresses.
+	MAC net.HardwareAddr
+}
+
+type target struct {
+	addr    netip.Addr
+	state   state
+	link    int   // where it was found
+	probeOn []int // links probed in this round
+	learned Source
+	since   time.Time // first verified, or created
+	checked time.Time // last verified
+	due     time.Time
+	tries   int
+	pending []requester
+	index   int // in the timer heap
+}
+
+// effects is everything the core does to the outside world; the engine
+// implements it over sockets and netlink, tests with a recorder.
+type effects interface {
+	sendNA(r requester, target netip.Addr)
+	sendProbe(target netip.Addr, link int)
+	join(target netip.Addr)
+	leave(target netip.Addr)
+	// lookupRoute returns the link a route sends target to and whether that
+	// route alone proves the target is there (through a gateway, or on a link
+	// without neighbour discovery).
+	lookupRoute(target netip.Addr) (link int, direct bool, ok bool)
+	// verified is called when the set of answered targets changed; added is the
+	// target that became valid, if any, so that its route goes in at once.
+	verified(added *plan.Target)
+}
+
+// core is the proxy state machine of one proxy section. It is not safe for
+// concurrent use: the engine calls it from one goroutine.
+type core struct {
+	spec plan.Engine
+	fx   effects
+	// targets holds every known target; timers orders them by due time.
+	targets map[netip.Addr]*target
+	timers  timerHeap
+	local   map[netip.Addr]bool
+	stats   Counters
+}
+
+func newCore(spec plan.Engine, fx effects) *core {
+	c := &core{fx: fx, targets: map[netip.Addr]*target{}, stats: newCounters()}
+	c.update(spec, time.Time{})
+	return c
+}
+
+// update takes a new spec with the same identity (upstream, downstreams,
+// section): the local addresses and neighbour hints may have changed.
+func (c *core) update(spec plan.Engine, now time.Time) {
+	c.spec = spec
+	c.local = make(map[netip.Addr]bool, len(spec.Local))
+	for _, a := range spec.Local {
+		c.local[a] = true
+	}
+	if now.IsZero() || c.spec.Proxy.Verify == config.VerifyStatic {
+		return
+	}
+	for _, h := range spec.Hints {
+		if c.local[h.Addr] || c.targets[h.Addr] != nil || len(c.targets) >= maxTargets {
+			continue
+		}
+		t := c.add(h.Addr, now)
+		if h.Reachable {
+			c.setValid(t, h.LinkIndex, SourceNeighbor, now)
+			continue
+		}
+		c.probe(t, []int{h.LinkIndex}, now)
+	}
+}
+
+// handleNS decides what to do about a solicitation received on the upstream.
+func (c *core) handleNS(ns solicitation, mac net.HardwareAddr, now time.Time) {
+	c.stats.Received++
+	if !c.spec.Contains(ns.Target) {
+		c.stats.Ignored["outside_prefixes"]++
+		return
+	}
+	if c.local[ns.Target] {
+		c.stats.Ignored["own_address"]++ // the kernel answers for these
+		return
+	}
+	r := requester{Src: ns.Src, MAC: mac}
+	if c.spec.Proxy.Verify == config.VerifyStatic {
+		c.answer(r, ns.Target)
+		return
+	}
+	t := c.targets[ns.Target]
+	if t == nil {
+		if len(c.targets) >= maxTargets {
+			c.stats.Ignored["table_full"]++
+			return
+		}
+		t = c.add(ns.Target, now)
+		t.pending = append(t.pending, r)
+		c.verify(t, now)
+		return
+	}
+	switch t.state {
+	case stateValid, stateRefreshing:
+		c.answer(r, t.addr)
+	case stateProbing:
+		if len(t.pending) < maxPending && !slices.ContainsFunc(t.pending, func(p requester) bool { return p.Src == r.Src }) {
+			t.pending = append(t.pending, r)
+		}
+	case stateAbsent:
+		c.stats.Ignored["absent"]++
+	}
+}
+
+// handleNA takes an advertisement received on a downstream link.
+func (c *core) handleNA(targetAddr netip.Addr, link int, now time.Time) {
+	t := c.targets[targetAddr]
+	if t == nil || (t.state != stateProbing && t.state != stateRefreshing) || !slices.Contains(t.probeOn, link) {
+		return
+	}
+	c.stats.Verified++
+	c.setValid(t, link, SourceProbe, now)
+}
+
+// handleTimers runs every target whose time has come and returns when the next
+// one is due (zero if none).
+func (c *core) handleTimers(now time.Time) time.Time {
+	for len(c.timers) > 0 && !c.timers[0].due.After(now) {
+		t := c.timers[0]
+		switch t.state {
+		case stateProbing, stateRefreshing:
+			if t.tries < c.spec.Proxy.ProbeRetries {
+				c.sendProbes(t, now)
+				continue
+			}
+			wasValid := t.state == stateRefreshing
+			c.setAbsent(t, now)
+			if wasValid {
+				c.fx.verified(nil)
+			}
+		case stateValid:
+			// Re-verify before expiry instead of dropping: a live host keeps
+			// its route and group without a gap.
+			t.state = stateRefreshing
+			c.verify(t, now)
+		case stateAbsent:
+			heap.Remove(&c.timers, t.index)
+			delete(c.targets, t.addr)
+		}
+	}
+	if len(c.timers) == 0 {
+		return time.Time{}
+	}
+	return c.timers[0].due
+}
+
+// verify starts a verification round for t according to the section's mode.
+func (c *core) verify(t *target, now time.Time) {
+	links := make([]int, 0, len(c.spec.Downstreams))
+	for _, l := range c.spec.Downstreams {
+		links = append(links, l.Index)
+	}
+	if c.spec.Proxy.Verify == config.VerifyAuto {
+		link, direct, ok := c.fx.lookupRoute(t.addr)
+		switch {
+		case !ok || link == c.spec.Upstream.Index:
+			// No route, or one that points back where the question came
+			// from: answering would attract traffic we cannot deliver.
+			wasValid := t.state == stateRefreshing
+			c.setAbsent(t, now)
+			if wasValid {
+				c.fx.verified(nil)
+			}
+			return
+		case direct:
+			c.setValid(t, link, SourceRoute, now)
+			return
+		}
+		links = []int{link}
+	} else if t.state == stateRefreshing {
+		links = []int{t.link}
+	}
+	c.probe(t, links, now)
+}
+
+func (c *core) probe(t *target, links []int, now time.Time) {
+	t.probeOn = links
+	t.tries = 0
+	c.sendProbes(t, now)
+}
+
+func (c *core) sendProbes(t *target, now time.Time) {
+	for _, l := range t.probeOn {
+		c.fx.sendProbe(t.addr, l)
+		c.stats.ProbesSent++
+	}
+	t.tries++
+	c.schedule(t, now.Add(c.spec.Proxy.ProbeTimeout))
+}
+
+func (c *core) setValid(t *target, link int, how Source, now time.Time) {
+	fresh := t.state == stateProbing || t.state == stateAbsent
+	moved := t.link != link
+	t.state, t.link, t.learned, t.checked, t.tries = stateValid, link, how, now, 0
+	if fresh {
+		t.since = now
+		c.fx.join(t.addr)
+	}
+	c.schedule(t, now.Add(c.spec.Proxy.ValidTTL))
+	// The route goes in before the answer: the asker's queued packet
+	// follows the advertisement within microseconds.
+	if fresh || moved {
+		c.fx.verified(&plan.Target{Proxy: c.spec.Proxy.Name, Addr: t.addr, LinkIndex: link})
+	}
+	for _, r := range t.pending {
+		c.answer(r, t.addr)
+	}
+	t.pending = nil
+}
+
+func (c *core) setAbsent(t *target, now time.Time) {
+	if t.state == stateValid || t.state == stateRefreshing {
+		c.fx.leave(t.addr)
+		c.stats.Expired++
+	}
+	if len(t.pending) > 0 {
+		c.stats.Ignored["unverified"] += uint64(len(t.pending))
+	}
+	t.state, t.pending, t.since = stateAbsent, nil, now
+	c.schedule(t, now.Add(c.spec.Proxy.InvalidTTL))
+}
+
+func (c *core) add(addr netip.Addr, now time.Time) *target {
+	t := &target{addr: addr, state: stateProbing, since: now, index: -1}
+	c.targets[addr] = t
+	return t
+}
+
+func (c *core) schedule(t *target, due time.Time) {
+	t.due = due
+	if t.index < 0 {
+		heap.Push(&c.timers, t)
+	} else {
+		heap.Fix(&c.timers, t.index)
+	}
+}
+
+func (c *core) answer(r requester, addr netip.Addr) {
+	c.fx.sendNA(r, addr)
+	c.stats.Answered++
+}
+
+// valid returns the targets being answered for.
+func (c *core) valid() []plan.Target {
+	var out []plan.Target
+	for _, t := range c.targets {
+		if t.state == stateValid || t.state == stateRefreshing {
+			out = append(out, plan.Target{Proxy: c.spec.Proxy.Name, Addr: t.addr, LinkIndex: t.link})
+		}
+	}
+	slices.SortFunc(out, func(a, b plan.Target) int { return a.Addr.Compare(b.Addr) })
+	return out
+}
+
+// close leaves every joined group.
+func (c *core) close() {
+	for _, t := range c.targets {
+		if t.state == stateValid || t.state == stateRefreshing {
+			c.fx.leave(t.addr)
+		}
+	}
+}
+
+// timerHeap orders targets by due time.
+type timerHeap []*target
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*target)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	t.index = -1
+	*h = old[:len(old)-1]
+	return t
+}

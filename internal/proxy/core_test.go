@@ -1,0 +1,221 @@
+package proxy
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ndproxy/ndproxy/internal/config"
+	"github.com/ndproxy/ndproxy/internal/plan"
+	"github.com/ndproxy/ndproxy/internal/world"
+)
+
+// recorder is the core's outside world in tests: it records what the core
+// asks for, and answers route lookups from a table.
+type recorder struct {
+	log    []string
+	routes map[netip.Addr][2]int // link, direct (1) or on-link (0)
+}
+
+func (r *recorder) add(format string, args ...any) {
+	r.log = append(r.log, fmt.Sprintf(format, args...))
+}
+func (r *recorder) sendNA(q requester, t netip.Addr) { r.add("na %s to %s", t, q.Src) }
+func (r *recorder) sendProbe(t netip.Addr, link int) { r.add("probe %s on %d", t, link) }
+func (r *recorder) join(t netip.Addr)                { r.add("join %s", t) }
+func (r *recorder) leave(t netip.Addr)               { r.add("leave %s", t) }
+func (r *recorder) verified(t *plan.Target) {
+	if t != nil {
+		r.add("verified %s on %d", t.Addr, t.LinkIndex)
+	} else {
+		r.add("changed")
+	}
+}
+func (r *recorder) lookupRoute(t netip.Addr) (int, bool, bool) {
+	v, ok := r.routes[t]
+	return v[0], v[1] == 1, ok
+}
+func (r *recorder) take() []string { l := r.log; r.log = nil; return l }
+
+var (
+	t0      = time.Unix(1_000_000, 0)
+	laptop  = netip.MustParseAddr("2001:db8:abc:123::99")
+	ghost   = netip.MustParseAddr("2001:db8:abc:123:44::1")
+	outside = netip.MustParseAddr("2001:db8:abc:123::5")
+)
+
+func testSpec(verify config.Verify) plan.Engine {
+	return plan.Engine{
+		Proxy: config.Proxy{
+			Name: "island", Upstream: "wlan0", Downstream: []string{"eth0"},
+			Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:abc:123:40::/76")},
+			Verify:   verify, Route: config.RouteHost, Override: true,
+			ValidTTL: 30 * time.Second, InvalidTTL: 10 * time.Second,
+			ProbeTimeout: 500 * time.Millisecond, ProbeRetries: 3,
+		},
+		Upstream:    world.Link{Index: 2, Name: "wlan0"},
+		Source:      routerLL,
+		Downstreams: []world.Link{{Index: 3, Name: "eth0"}},
+		Local:       []netip.Addr{netip.MustParseAddr("2001:db8:abc:123:40::1")},
+	}
+}
+
+func ns(src, target netip.Addr) solicitation {
+	return solicitation{Src: src, Dst: solicitedNode(target), Target: target}
+}
+
+func want(t *testing.T, r *recorder, step string, wantLog ...string) {
+	t.Helper()
+	got := r.take()
+	if !slices.Equal(got, wantLog) {
+		t.Fatalf("%s:\n got  %q\n want %q", step, got, wantLog)
+	}
+}
+
+func TestCoreProbeVerifyAnswerRefresh(t *testing.T) {
+	r := &recorder{}
+	c := newCore(testSpec(config.VerifyProbe), r)
+
+	c.handleNS(ns(laptop, pi41), nil, t0)
+	want(t, r, "first NS probes downstream", "probe 2001:db8:abc:123:41::1 on 3")
+	c.handleNS(ns(laptop, pi41), nil, t0.Add(time.Millisecond))
+	want(t, r, "a repeated NS while probing waits")
+
+	c.handleNA(pi41, 2, t0.Add(2*time.Millisecond))
+	want(t, r, "an NA on the upstream does not verify")
+	c.handleNA(pi41, 3, t0.Add(2*time.Millisecond))
+	want(t, r, "NA verifies, answers the waiting asker once, joins the group",
+		"join 2001:db8:abc:123:41::1", "verified 2001:db8:abc:123:41::1 on 3", "na 2001:db8:abc:123:41::1 to 2001:db8:abc:123::99")
+
+	c.handleNS(solicitation{Src: routerLL, Dst: pi41, Target: pi41}, nil, t0.Add(time.Second))
+	want(t, r, "unicast NUD answered from the cache", "na 2001:db8:abc:123:41::1 to fe80::1")
+	if got := c.valid(); len(got) != 1 || got[0].Addr != pi41 || got[0].LinkIndex != 3 {
+		t.Fatalf("valid = %+v", got)
+	}
+
+	next := c.handleTimers(t0.Add(10 * time.Second))
+	want(t, r, "nothing due before valid_ttl")
+	if !next.Equal(t0.Add(2*time.Millisecond + 30*time.Second)) {
+		t.Fatalf("next timer %v", next.Sub(t0))
+	}
+	c.handleTimers(next)
+	want(t, r, "valid_ttl re-verifies on the link it was found on", "probe 2001:db8:abc:123:41::1 on 3")
+	c.handleNS(ns(laptop, pi41), nil, next.Add(time.Millisecond))
+	want(t, r, "still answered while refreshing", "na 2001:db8:abc:123:41::1 to 2001:db8:abc:123::99")
+	c.handleNA(pi41, 3, next.Add(3*time.Millisecond))
+	want(t, r, "a refresh changes nothing outside")
+}
+
+func TestCoreSwitchedOffHostIsDropped(t *testing.T) {
+	r := &recorder{}
+	c := newCore(testSpec(config.VerifyProbe), r)
+	c.handleNS(ns(laptop, pi41), nil, t0)
+	c.handleNA(pi41, 3, t0)
+	r.take()
+
+	now := c.handleTimers(t0.Add(30 * time.Second))
+	want(t, r, "refresh", "probe 2001:db8:abc:123:41::1 on 3")
+	for i := 0; i < 2; i++ {
+		now = c.handleTimers(now)
+		want(t, r, "retry", "probe 2001:db8:abc:123:41::1 on 3")
+	}
+	now = c.handleTimers(now)
+	want(t, r, "after the retries the host is gone", "leave 2001:db8:abc:123:41::1", "changed")
+	if len(c.valid()) != 0 {
+		t.Fatalf("still valid: %+v", c.valid())
+	}
+	c.handleNS(ns(laptop, pi41), nil, now.Add(time.Second))
+	want(t, r, "an absent host is neither answered nor probed again at once")
+	if c.stats.Ignored["absent"] != 1 {
+		t.Fatalf("ignored = %v", c.stats.Ignored)
+	}
+	c.handleTimers(now.Add(10 * time.Second))
+	c.handleNS(ns(laptop, pi41), nil, now.Add(10*time.Second))
+	want(t, r, "after invalid_ttl it is probed again", "probe 2001:db8:abc:123:41::1 on 3")
+}
+
+func TestCoreNeverAnswersUnverified(t *testing.T) {
+	r := &recorder{}
+	c := newCore(testSpec(config.VerifyProbe), r)
+	c.handleNS(ns(laptop, ghost), nil, t0)
+	now := t0
+	for i := 0; i < 4; i++ {
+		now = c.handleTimers(now)
+	}
+	got := r.take()
+	if slices.ContainsFunc(got, func(s string) bool { return s[:2] == "na" }) {
+		t.Fatalf("answered for a host that never replied: %q", got)
+	}
+	if c.stats.Ignored["unverified"] != 1 || c.stats.ProbesSent != 3 {
+		t.Fatalf("stats = %+v", c.stats)
+	}
+	c.handleNS(ns(laptop, outside), nil, now)
+	c.handleNS(ns(laptop, netip.MustParseAddr("2001:db8:abc:123:40::1")), nil, now)
+	want(t, r, "addresses outside the prefixes and our own are left to others")
+}
+
+func TestCoreDADIsDefendedForVerifiedTargets(t *testing.T) {
+	r := &recorder{}
+	c := newCore(testSpec(config.VerifyProbe), r)
+	c.handleNS(ns(laptop, pi41), nil, t0)
+	c.handleNA(pi41, 3, t0)
+	r.take()
+	c.handleNS(ns(netip.IPv6Unspecified(), pi41), nil, t0)
+	want(t, r, "DAD answered", "na 2001:db8:abc:123:41::1 to ::")
+}
+
+func TestCoreStaticAnswersEverythingInPrefix(t *testing.T) {
+	r := &recorder{}
+	c := newCore(testSpec(config.VerifyStatic), r)
+	c.handleNS(ns(laptop, ghost), nil, t0)
+	c.handleNS(ns(laptop, outside), nil, t0)
+	want(t, r, "static", "na 2001:db8:abc:123:44::1 to 2001:db8:abc:123::99")
+}
+
+func TestCoreAutoUsesTheRoutingTable(t *testing.T) {
+	routed := netip.MustParseAddr("2001:db8:abc:123:42::1")
+	back := netip.MustParseAddr("2001:db8:abc:123:43::1")
+	r := &recorder{routes: map[netip.Addr][2]int{
+		pi41:   {3, 0}, // on-link on eth0: probe there
+		routed: {7, 1}, // through a gateway: the route is the proof
+		back:   {2, 0}, // towards the upstream: never
+	}}
+	spec := testSpec(config.VerifyAuto)
+	spec.Downstreams = nil
+	c := newCore(spec, r)
+	c.handleNS(ns(laptop, pi41), nil, t0)
+	c.handleNS(ns(laptop, routed), nil, t0)
+	c.handleNS(ns(laptop, back), nil, t0)
+	c.handleNS(ns(laptop, ghost), nil, t0)
+	want(t, r, "auto",
+		"probe 2001:db8:abc:123:41::1 on 3",
+		"join 2001:db8:abc:123:42::1", "verified 2001:db8:abc:123:42::1 on 7", "na 2001:db8:abc:123:42::1 to 2001:db8:abc:123::99")
+}
+
+func TestCoreHints(t *testing.T) {
+	r := &recorder{}
+	c := newCore(testSpec(config.VerifyProbe), r)
+	spec := testSpec(config.VerifyProbe)
+	spec.Hints = []plan.Hint{{Addr: pi41, LinkIndex: 3, Reachable: true}, {Addr: ghost, LinkIndex: 3}}
+	c.update(spec, t0)
+	want(t, r, "a reachable neighbour is valid at once, a stale one is probed",
+		"join 2001:db8:abc:123:41::1", "verified 2001:db8:abc:123:41::1 on 3", "probe 2001:db8:abc:123:44::1 on 3")
+	c.update(spec, t0.Add(time.Second))
+	want(t, r, "known hints are not acted on twice")
+}
+
+func TestCoreTableIsBounded(t *testing.T) {
+	r := &recorder{}
+	c := newCore(testSpec(config.VerifyProbe), r)
+	base := netip.MustParseAddr("2001:db8:abc:123:40::").As16()
+	for i := 0; i < maxTargets+100; i++ {
+		a := base
+		a[12], a[13], a[14], a[15] = 1, byte(i>>16), byte(i>>8), byte(i)
+		c.handleNS(ns(laptop, netip.AddrFrom16(a)), nil, t0)
+	}
+	if len(c.targets) != maxTargets || c.stats.Ignored["table_full"] != 100 {
+		t.Fatalf("targets %d, ignored %v", len(c.targets), c.stats.Ignored)
+	}
+}

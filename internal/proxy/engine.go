@@ -1,0 +1,335 @@
+// Package proxy is the NDP proxy engine: it answers Neighbor Solicitations on
+// an upstream link for targets it has verified to live downstream.
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ndproxy/ndproxy/internal/plan"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Engine runs one proxy section on one upstream link.
+type Engine struct {
+	log      *slog.Logger
+	onChange func(added *plan.Target)
+	packet   *packetConn
+	icmp     *icmpConn
+	// closing is set before the sockets are closed under the readers.
+	closing atomic.Bool
+
+	updates chan plan.Engine
+	nsCh    chan nsEvent
+	naCh    chan naEvent
+
+	// mu protects core, which the run loop drives and Status reads.
+	mu   sync.Mutex
+	core *core
+	// groups counts targets per solicited-node group joined on the upstream.
+	groups map[netip.Addr]int
+}
+
+type nsEvent struct {
+	ns  solicitation
+	mac net.HardwareAddr
+}
+
+type naEvent struct {
+	target netip.Addr
+	link   int
+}
+
+// Identity is what, when it changes, needs a new Engine rather than an update:
+// the sockets are bound to the upstream and the section's settings shape the
+// state machine.
+func Identity(e plan.Engine) string {
+	s := fmt.Sprintf("%+v|%d|%s|%s", e.Proxy, e.Upstream.Index, e.Upstream.HardwareAddr, e.Source)
+	for _, d := range e.Downstreams {
+		s += fmt.Sprintf("|%d/%s", d.Index, d.HardwareAddr)
+	}
+	return s
+}
+
+// Start opens the engine's sockets. onChange is called, from the engine's
+// goroutine, whenever the set of verified targets changes; added is the newly
+// verified target, if any, so that its route can be installed before the
+// first packet for it arrives.
+func Start(spec plan.Engine, log *slog.Logger, onChange func(added *plan.Target)) (*Engine, error) {
+	pc, err := listenPacket(spec.Upstream.Index)
+	if err != nil {
+		return nil, err
+	}
+	ic, err := listenICMP()
+	if err != nil {
+		pc.close()
+		return nil, err
+	}
+	e := &Engine{
+		log:      log.With("proxy", spec.Proxy.Name, "upstream", spec.Upstream.Name),
+		onChange: onChange,
+		packet:   pc,
+		icmp:     ic,
+		updates:  make(chan plan.Engine, 1),
+		// Bounded queues: under a flood, excess solicitations are dropped
+		// and counted here rather than queued without limit.
+		nsCh:   make(chan nsEvent, 256),
+		naCh:   make(chan naEvent, 256),
+		groups: map[netip.Addr]int{},
+	}
+	e.core = newCore(spec, e)
+	return e, nil
+}
+
+// Update hands the engine a newer spec of the same Identity.
+func (e *Engine) Update(spec plan.Engine) {
+	select {
+	case <-e.updates:
+	default:
+	}
+	e.updates <- spec
+}
+
+// Run serves until ctx is done, then closes the sockets and leaves the groups.
+func (e *Engine) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); e.readNS() }()
+	go func() { defer wg.Done(); e.readNA() }()
+	defer func() {
+		e.closing.Store(true)
+		e.packet.close()
+		e.mu.Lock()
+		e.core.close()
+		e.mu.Unlock()
+		e.icmp.close()
+		wg.Wait()
+	}()
+
+	e.log.Info("proxy engine started", "downstream", linkNames(e.core.spec), "prefixes", e.core.spec.Proxy.Prefixes, "verify", e.core.spec.Proxy.Verify)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		e.mu.Lock()
+		next := e.core.handleTimers(time.Now())
+		e.mu.Unlock()
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case spec := <-e.updates:
+			e.mu.Lock()
+			e.core.update(spec, time.Now())
+			e.mu.Unlock()
+		case ev := <-e.nsCh:
+			e.mu.Lock()
+			e.core.handleNS(ev.ns, ev.mac, time.Now())
+			e.mu.Unlock()
+		case ev := <-e.naCh:
+			e.mu.Lock()
+			e.core.handleNA(ev.target, ev.link, time.Now())
+			e.mu.Unlock()
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (e *Engine) readNS() {
+	buf := make([]byte, 1500)
+	for {
+		n, mac, err := e.packet.read(buf)
+		if err != nil {
+			if !e.closing.Load() {
+				e.log.Error("receive on upstream failed", "err", err)
+			}
+			return
+		}
+		ns, why := parseNS(buf[:n])
+		if why != dropNone {
+			e.countDrop(string(why))
+			continue
+		}
+		select {
+		case e.nsCh <- nsEvent{ns: ns, mac: mac}:
+		default:
+			e.countDrop("queue_full")
+		}
+	}
+}
+
+func (e *Engine) readNA() {
+	buf := make([]byte, 1500)
+	for {
+		target, link, err := e.icmp.readNA(buf)
+		if err != nil {
+			if !e.closing.Load() {
+				e.log.Error("receive advertisements failed", "err", err)
+			}
+			return
+		}
+		select {
+		case e.naCh <- naEvent{target: target, link: link}:
+		default:
+		}
+	}
+}
+
+func (e *Engine) countDrop(why string) {
+	e.mu.Lock()
+	e.core.stats.Dropped[why]++
+	e.mu.Unlock()
+}
+
+// The effects of the core; called with e.mu held.
+
+func (e *Engine) sendNA(r requester, target netip.Addr) {
+	spec := &e.core.spec
+	a := advert{
+		Src:       spec.Source,
+		Dst:       r.Src,
+		Target:    target,
+		Router:    spec.Proxy.Router,
+		Solicited: true,
+		Override:  spec.Proxy.Override,
+		TLLA:      spec.Upstream.HardwareAddr,
+	}
+	mac := r.MAC
+	if !r.Src.IsValid() || r.Src.IsUnspecified() {
+		// Defending against DAD: tell all nodes, unsolicited (RFC 4861
+		// section 7.2.4).
+		a.Dst, a.Solicited = allNodes, false
+		if len(mac) > 0 {
+			mac = multicastMAC(allNodes)
+		}
+	}
+	pkt, err := buildNA(a)
+	if err == nil {
+		err = e.packet.write(pkt, mac)
+	}
+	if err != nil {
+		e.log.Warn("send advertisement failed", "target", target, "to", a.Dst, "err", err)
+	}
+}
+
+func (e *Engine) sendProbe(target netip.Addr, link int) {
+	var mac net.HardwareAddr
+	for _, d := range e.core.spec.Downstreams {
+		if d.Index == link {
+			mac = d.HardwareAddr
+		}
+	}
+	if err := e.icmp.sendNS(target, link, mac); err != nil {
+		e.log.Debug("send probe failed", "target", target, "link", link, "err", err)
+	}
+}
+
+func (e *Engine) join(target netip.Addr) {
+	g := solicitedNode(target)
+	e.groups[g]++
+	if e.groups[g] > 1 {
+		return
+	}
+	if err := e.icmp.join(e.core.spec.Upstream.Index, g); err != nil {
+		// Past the kernel's per-socket membership limit the proxy still
+		// works through ALLMULTI where the upstream floods multicast.
+		e.log.Warn("join solicited-node group failed", "group", g, "err", err)
+	}
+}
+
+func (e *Engine) leave(target netip.Addr) {
+	g := solicitedNode(target)
+	e.groups[g]--
+	if e.groups[g] > 0 {
+		return
+	}
+	delete(e.groups, g)
+	if err := e.icmp.leave(e.core.spec.Upstream.Index, g); err != nil {
+		e.log.Debug("leave solicited-node group failed", "group", g, "err", err)
+	}
+}
+
+func (e *Engine) lookupRoute(target netip.Addr) (int, bool, bool) {
+	routes, err := netlink.RouteGet(target.AsSlice())
+	if err != nil || len(routes) == 0 {
+		return 0, false, false
+	}
+	r := routes[0]
+	if r.Type != unix.RTN_UNICAST {
+		return 0, false, false
+	}
+	if r.Gw != nil {
+		return r.LinkIndex, true, true
+	}
+	l, err := netlink.LinkByIndex(r.LinkIndex)
+	if err != nil {
+		return 0, false, false
+	}
+	return r.LinkIndex, l.Attrs().RawFlags&unix.IFF_NOARP != 0, true
+}
+
+func (e *Engine) verified(added *plan.Target) {
+	if added != nil {
+		e.log.Info("target verified", "target", added.Addr, "link", added.LinkIndex)
+	}
+	e.onChange(added)
+}
+
+// Targets returns the targets currently answered for.
+func (e *Engine) Targets() []plan.Target {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.core.valid()
+}
+
+// TargetStatus describes one known target.
+type TargetStatus struct {
+	Address netip.Addr `json:"address"`
+	State   string     `json:"state"`
+	Link    int        `json:"ifindex,omitempty"`
+	Learned Source     `json:"learned,omitempty"`
+	// Age is how long the target has been in its state (verified targets:
+	// since first verified).
+	Age time.Duration `json:"-"`
+	// AgeSeconds is Age for JSON.
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
+// Status returns every known target and the counters.
+func (e *Engine) Status() ([]TargetStatus, Counters) {
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]TargetStatus, 0, len(e.core.targets))
+	for _, t := range e.core.targets {
+		ts := TargetStatus{Address: t.addr, State: t.state.String(), Age: now.Sub(t.since)}
+		if t.state == stateValid || t.state == stateRefreshing {
+			ts.Link, ts.Learned = t.link, t.learned
+		}
+		ts.AgeSeconds = ts.Age.Round(100 * time.Millisecond).Seconds()
+		out = append(out, ts)
+	}
+	return out, e.core.stats.clone()
+}
+
+func linkNames(spec plan.Engine) []string {
+	var out []string
+	for _, l := range spec.Downstreams {
+		out = append(out, l.Name)
+	}
+	return out
+}

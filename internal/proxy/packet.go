@@ -1,0 +1,203 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+
+	"github.com/mdlayher/ndp"
+)
+
+const (
+	ipv6HeaderLen = 40
+	protoICMPv6   = 58
+	// ndpHopLimit is the only hop limit a node accepts on Neighbor Discovery
+	// messages (RFC 4861 section 7.1.1): it proves the sender is on-link.
+	ndpHopLimit = 255
+	icmpTypeNS  = 135
+	icmpTypeNA  = 136
+	nsFixedLen  = 24 // type, code, checksum, reserved, target
+	optSLLA     = 1
+)
+
+// dropReason names why a received packet was not acted on; it keys counters.
+type dropReason string
+
+const (
+	dropNone        dropReason = ""
+	dropShort       dropReason = "short"
+	dropVersion     dropReason = "not_ipv6"
+	dropNextHeader  dropReason = "extension_header"
+	dropHopLimit    dropReason = "hop_limit"
+	dropCode        dropReason = "icmp_code"
+	dropChecksum    dropReason = "checksum"
+	dropOption      dropReason = "bad_option"
+	dropTarget      dropReason = "bad_target"
+	dropSource      dropReason = "bad_source"
+	dropDestination dropReason = "bad_destination"
+	dropDAD         dropReason = "bad_dad"
+)
+
+// solicitation is a validated Neighbor Solicitation.
+type solicitation struct {
+	Src, Dst, Target netip.Addr
+}
+
+// parseNS validates an IPv6 packet carrying a Neighbor Solicitation against
+// RFC 4861 section 7.1.1 and returns it, or the reason it must be dropped.
+// Extension headers are refused outright: NDP must not be fragmented (RFC 6980)
+// and no legitimate NS carries any other extension header.
+func parseNS(b []byte) (solicitation, dropReason) {
+	if len(b) < ipv6HeaderLen+nsFixedLen {
+		return solicitation{}, dropShort
+	}
+	if b[0]>>4 != 6 {
+		return solicitation{}, dropVersion
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if plen < nsFixedLen || ipv6HeaderLen+plen > len(b) {
+		return solicitation{}, dropShort
+	}
+	b = b[:ipv6HeaderLen+plen] // Ethernet may pad short frames.
+	if b[6] != protoICMPv6 {
+		return solicitation{}, dropNextHeader
+	}
+	if b[7] != ndpHopLimit {
+		return solicitation{}, dropHopLimit
+	}
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	icmp := b[ipv6HeaderLen:]
+	if icmp[0] != icmpTypeNS {
+		return solicitation{}, dropShort
+	}
+	if icmp[1] != 0 {
+		return solicitation{}, dropCode
+	}
+	if checksum(src, dst, icmp) != 0 {
+		return solicitation{}, dropChecksum
+	}
+	hasSLLA, ok := walkOptions(icmp[nsFixedLen:])
+	if !ok {
+		return solicitation{}, dropOption
+	}
+	m, err := ndp.ParseMessage(icmp)
+	if err != nil {
+		return solicitation{}, dropOption
+	}
+	ns := m.(*ndp.NeighborSolicitation)
+	target := ns.TargetAddress
+	if target.IsMulticast() || target.IsUnspecified() || target.IsLoopback() {
+		return solicitation{}, dropTarget
+	}
+	if src.IsMulticast() || src.IsLoopback() {
+		return solicitation{}, dropSource
+	}
+	if src.IsUnspecified() {
+		// DAD: sent to the solicited-node group, never with a source
+		// link-layer address option (RFC 4861 section 7.1.1).
+		if dst != solicitedNode(target) || hasSLLA {
+			return solicitation{}, dropDAD
+		}
+	} else if dst.IsMulticast() {
+		if dst != solicitedNode(target) {
+			return solicitation{}, dropDestination
+		}
+	} else if dst != target {
+		// A unicast NS (NUD, RFC 4861 section 7.3.1) is addressed to the target.
+		return solicitation{}, dropDestination
+	}
+	return solicitation{Src: src, Dst: dst, Target: target}, dropNone
+}
+
+// walkOptions checks that options tile the buffer with non-zero lengths (RFC
+// 4861 section 4.6: a zero length must be discarded, and would loop a naive
+// parser forever) and reports whether a source link-layer address is present.
+func walkOptions(b []byte) (slla, ok bool) {
+	for len(b) > 0 {
+		if len(b) < 2 || b[1] == 0 || int(b[1])*8 > len(b) {
+			return false, false
+		}
+		if b[0] == optSLLA {
+			slla = true
+		}
+		b = b[int(b[1])*8:]
+	}
+	return slla, true
+}
+
+// solicitedNode returns the solicited-node multicast group of ip (RFC 4291
+// section 2.7.1): ff02::1:ff00:0/104 plus the low 24 bits.
+func solicitedNode(ip netip.Addr) netip.Addr {
+	a := ip.As16()
+	return netip.AddrFrom16([16]byte{0xff, 0x02, 10: 0, 11: 1, 12: 0xff, 13: a[13], 14: a[14], 15: a[15]})
+}
+
+// multicastMAC is the Ethernet address of an IPv6 multicast group (RFC 2464 section 7).
+func multicastMAC(group netip.Addr) net.HardwareAddr {
+	a := group.As16()
+	return net.HardwareAddr{0x33, 0x33, a[12], a[13], a[14], a[15]}
+}
+
+var allNodes = netip.MustParseAddr("ff02::1")
+
+// advert describes a Neighbor Advertisement to send.
+type advert struct {
+	Src, Dst, Target            netip.Addr
+	Router, Solicited, Override bool
+	// TLLA is the target link-layer address option; empty on links without
+	// link-layer addresses.
+	TLLA net.HardwareAddr
+}
+
+// buildNA returns a complete IPv6 packet carrying the advertisement, with hop
+// limit 255 and a correct checksum.
+func buildNA(a advert) ([]byte, error) {
+	na := &ndp.NeighborAdvertisement{
+		Router:        a.Router,
+		Solicited:     a.Solicited,
+		Override:      a.Override,
+		TargetAddress: a.Target,
+	}
+	if len(a.TLLA) > 0 {
+		na.Options = []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: a.TLLA}}
+	}
+	icmp, err := ndp.MarshalMessageChecksum(na, a.Src, a.Dst)
+	if err != nil {
+		return nil, err
+	}
+	b := appendIPv6Header(make([]byte, 0, ipv6HeaderLen+len(icmp)), a.Src, a.Dst, len(icmp))
+	return append(b, icmp...), nil
+}
+
+func appendIPv6Header(b []byte, src, dst netip.Addr, plen int) []byte {
+	b = append(b, 0x60, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(plen))
+	b = append(b, protoICMPv6, ndpHopLimit)
+	b = append(b, src.AsSlice()...)
+	return append(b, dst.AsSlice()...)
+}
+
+// checksum returns the ICMPv6 checksum over the IPv6 pseudo-header and msg
+// (RFC 4443 section 2.3); it is zero for a message whose checksum is correct.
+func checksum(src, dst netip.Addr, msg []byte) uint16 {
+	var sum uint32
+	add := func(b []byte) {
+		for len(b) >= 2 {
+			sum += uint32(b[0])<<8 | uint32(b[1])
+			b = b[2:]
+		}
+		if len(b) == 1 {
+			sum += uint32(b[0]) << 8
+		}
+	}
+	s, d := src.As16(), dst.As16()
+	add(s[:])
+	add(d[:])
+	sum += uint32(len(msg)) + protoICMPv6
+	add(msg)
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}

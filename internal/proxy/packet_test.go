@@ -1,0 +1,158 @@
+package proxy
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/mdlayher/ndp"
+)
+
+var (
+	routerLL = netip.MustParseAddr("fe80::1")
+	pi41     = netip.MustParseAddr("2001:db8:abc:123:41::1")
+	routerMA = net.HardwareAddr{0x02, 0, 0, 0, 0, 1}
+)
+
+// nsPacket builds an NS the way a host's kernel does, with optional damage.
+func nsPacket(t testing.TB, src, dst, target netip.Addr, hop uint8, opts []ndp.Option) []byte {
+	t.Helper()
+	icmp, err := ndp.MarshalMessageChecksum(&ndp.NeighborSolicitation{TargetAddress: target, Options: opts}, src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := appendIPv6Header(nil, src, dst, len(icmp))
+	b[7] = hop
+	return append(b, icmp...)
+}
+
+func slla(mac net.HardwareAddr) []ndp.Option {
+	return []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: mac}}
+}
+
+func TestParseNS(t *testing.T) {
+	snm := solicitedNode(pi41)
+	good := nsPacket(t, routerLL, snm, pi41, 255, slla(routerMA))
+	corrupt := bytes.Clone(good)
+	corrupt[len(corrupt)-1] ^= 0xff
+	code := bytes.Clone(good)
+	code[41] = 1
+	zeroOpt := nsPacket(t, routerLL, snm, pi41, 255, nil)
+	zeroOpt = append(zeroOpt, 1, 0, 0, 0, 0, 0, 0, 0)
+	zeroOpt[5] += 8
+	padded := append(bytes.Clone(good), 0, 0, 0, 0)
+	ext := bytes.Clone(good)
+	ext[6] = 0 // hop-by-hop
+
+	tests := []struct {
+		name string
+		pkt  []byte
+		want dropReason
+	}{
+		{"multicast with SLLA", good, dropNone},
+		{"ethernet padding", padded, dropNone},
+		{"unicast NUD", nsPacket(t, routerLL, pi41, pi41, 255, nil), dropNone},
+		{"DAD", nsPacket(t, netip.IPv6Unspecified(), snm, pi41, 255, nil), dropNone},
+		{"forwarded (hop limit 254)", nsPacket(t, routerLL, snm, pi41, 254, slla(routerMA)), dropHopLimit},
+		{"bad checksum", corrupt, dropChecksum},
+		{"code 1", code, dropCode},
+		{"zero-length option", zeroOpt, dropChecksum},
+		{"extension header", ext, dropNextHeader},
+		{"truncated", good[:50], dropShort},
+		{"DAD with SLLA", nsPacket(t, netip.IPv6Unspecified(), snm, pi41, 255, slla(routerMA)), dropDAD},
+		{"DAD to all-nodes", nsPacket(t, netip.IPv6Unspecified(), allNodes, pi41, 255, nil), dropDAD},
+		{"wrong group", nsPacket(t, routerLL, solicitedNode(netip.MustParseAddr("2001:db8::abcd")), pi41, 255, nil), dropDestination},
+		{"unicast to other address", nsPacket(t, routerLL, routerLL, pi41, 255, nil), dropDestination},
+		{"multicast target", nsPacket(t, routerLL, allNodes, allNodes, 255, nil), dropTarget},
+		{"multicast source", nsPacket(t, allNodes, snm, pi41, 255, nil), dropSource},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns, got := parseNS(tt.pkt)
+			if got != tt.want {
+				t.Fatalf("parseNS = %q, want %q", got, tt.want)
+			}
+			if got == dropNone && ns.Target != pi41 {
+				t.Fatalf("target = %s, want %s", ns.Target, pi41)
+			}
+		})
+	}
+}
+
+func TestParseNSChecksOptionsAndCodeBehindAValidChecksum(t *testing.T) {
+	snm := solicitedNode(pi41)
+	// Re-sign damaged messages so that only the field under test is wrong.
+	resign := func(b []byte) []byte {
+		b[42], b[43] = 0, 0
+		c := checksum(routerLL, snm, b[40:])
+		b[42], b[43] = byte(c>>8), byte(c)
+		return b
+	}
+	code := nsPacket(t, routerLL, snm, pi41, 255, nil)
+	code[41] = 1
+	if _, got := parseNS(resign(code)); got != dropCode {
+		t.Errorf("code 1: got %q, want %q", got, dropCode)
+	}
+	zero := nsPacket(t, routerLL, snm, pi41, 255, nil)
+	zero = append(zero, 1, 0, 0, 0, 0, 0, 0, 0)
+	zero[5] += 8
+	if _, got := parseNS(resign(zero)); got != dropOption {
+		t.Errorf("zero-length option: got %q, want %q", got, dropOption)
+	}
+}
+
+func TestBuildNA(t *testing.T) {
+	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x31}
+	pkt, err := buildNA(advert{Src: routerLL, Dst: pi41, Target: pi41, Solicited: true, Override: true, TLLA: mac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pkt[7] != 255 || pkt[6] != 58 || int(pkt[4])<<8|int(pkt[5]) != len(pkt)-40 {
+		t.Fatalf("bad IPv6 header % x", pkt[:8])
+	}
+	if c := checksum(routerLL, pi41, pkt[40:]); c != 0 {
+		t.Fatalf("checksum does not verify: %#x", c)
+	}
+	m, err := ndp.ParseMessage(pkt[40:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	na := m.(*ndp.NeighborAdvertisement)
+	if na.TargetAddress != pi41 || !na.Solicited || !na.Override || na.Router {
+		t.Fatalf("NA = %+v", na)
+	}
+	if len(na.Options) != 1 || !bytes.Equal(na.Options[0].(*ndp.LinkLayerAddress).Addr, mac) {
+		t.Fatalf("options = %+v, want TLLA %s", na.Options, mac)
+	}
+}
+
+func TestSolicitedNode(t *testing.T) {
+	got := solicitedNode(netip.MustParseAddr("2001:db8::abcd:1234:5678"))
+	if want := netip.MustParseAddr("ff02::1:ff34:5678"); got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if mac := multicastMAC(got).String(); mac != "33:33:ff:34:56:78" {
+		t.Fatalf("mac = %s", mac)
+	}
+}
+
+// FuzzParseNS: no input panics, and an accepted solicitation rebuilt from its
+// fields parses to the same fields.
+func FuzzParseNS(f *testing.F) {
+	snm := solicitedNode(pi41)
+	f.Add(nsPacket(f, routerLL, snm, pi41, 255, slla(routerMA)))
+	f.Add(nsPacket(f, routerLL, pi41, pi41, 255, nil))
+	f.Add(nsPacket(f, netip.IPv6Unspecified(), snm, pi41, 255, nil))
+	f.Add([]byte{0x60})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ns, why := parseNS(b)
+		if why != dropNone {
+			return
+		}
+		again, why := parseNS(nsPacket(t, ns.Src, ns.Dst, ns.Target, 255, nil))
+		if why != dropNone || again != ns {
+			t.Fatalf("rebuilt %+v parsed to %+v (%q)", ns, again, why)
+		}
+	})
+}

@@ -1,0 +1,214 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// nsFilter accepts IPv6 packets whose next header is ICMPv6 and whose ICMPv6
+// type is Neighbor Solicitation. The socket is SOCK_DGRAM, so offset 0 is the
+// IPv6 header on Ethernet and on L3 tunnels alike.
+var nsFilter = mustAssemble([]bpf.Instruction{
+	bpf.LoadAbsolute{Off: 6, Size: 1},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: protoICMPv6, SkipTrue: 3},
+	bpf.LoadAbsolute{Off: ipv6HeaderLen, Size: 1},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmpTypeNS, SkipTrue: 1},
+	bpf.RetConstant{Val: 1 << 16},
+	bpf.RetConstant{Val: 0},
+})
+
+func mustAssemble(insns []bpf.Instruction) []unix.SockFilter {
+	raw, err := bpf.Assemble(insns)
+	if err != nil {
+		panic(err)
+	}
+	out := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		out[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	return out
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// packetConn receives Neighbor Solicitations on one link and sends Neighbor
+// Advertisements on it. It is an AF_PACKET socket because a raw ICMPv6 socket
+// sees only groups the host joined, while NS for a proxied target go to that
+// target's solicited-node group, or are unicast to its address.
+type packetConn struct {
+	f       *os.File
+	rc      syscall.RawConn
+	ifindex int
+}
+
+func listenPacket(ifindex int) (*packetConn, error) {
+	// Protocol 0 until bind: no packet is queued before the filter is on.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("packet socket: %w", err)
+	}
+	prog := unix.SockFprog{Len: uint16(len(nsFilter)), Filter: &nsFilter[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("attach filter: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifindex}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind packet socket to ifindex %d: %w", ifindex, err)
+	}
+	// ALLMULTI: receive every solicited-node group, not only joined ones. It
+	// does not generate MLD reports; joining groups of known targets does.
+	mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_ALLMULTI}
+	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("allmulti on ifindex %d: %w", ifindex, err)
+	}
+	f := os.NewFile(uintptr(fd), fmt.Sprintf("packet:%d", ifindex))
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &packetConn{f: f, rc: rc, ifindex: ifindex}, nil
+}
+
+// read returns the next packet not sent by this host, and the link-layer
+// address of its sender.
+func (c *packetConn) read(buf []byte) (int, net.HardwareAddr, error) {
+	for {
+		var (
+			n    int
+			from unix.Sockaddr
+			rerr error
+		)
+		err := c.rc.Read(func(fd uintptr) bool {
+			n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
+			return rerr != unix.EAGAIN
+		})
+		if err == nil {
+			err = rerr
+		}
+		if errors.Is(err, unix.ENETDOWN) {
+			// The link went down; the socket stays bound and works again
+			// when it comes back up.
+			continue
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		ll, ok := from.(*unix.SockaddrLinklayer)
+		if !ok || ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		return n, net.HardwareAddr(append([]byte(nil), ll.Addr[:ll.Halen]...)), nil
+	}
+}
+
+// write sends an IPv6 packet to the link-layer address mac (none on links
+// without link-layer addresses).
+func (c *packetConn) write(pkt []byte, mac net.HardwareAddr) error {
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: c.ifindex, Halen: uint8(len(mac))}
+	copy(sa.Addr[:], mac)
+	var werr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		werr = unix.Sendto(int(fd), pkt, 0, sa)
+		return werr != unix.EAGAIN
+	})
+	if err != nil {
+		return err
+	}
+	return werr
+}
+
+func (c *packetConn) close() error { return c.f.Close() }
+
+// icmpConn sends probes downstream, receives the Neighbor Advertisements that
+// answer them, and holds the solicited-node group memberships of verified
+// targets on the upstream: joining makes the kernel send MLD reports, without
+// which Wi-Fi access points and MLD-snooping switches never forward the
+// multicast solicitations for those targets.
+type icmpConn struct {
+	c  net.PacketConn
+	pc *ipv6.PacketConn
+}
+
+func listenICMP() (*icmpConn, error) {
+	c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
+	if err != nil {
+		return nil, fmt.Errorf("icmpv6 socket: %w", err)
+	}
+	pc := ipv6.NewPacketConn(c)
+	var f ipv6.ICMPFilter
+	f.SetAll(true)
+	f.Accept(ipv6.ICMPTypeNeighborAdvertisement)
+	for _, set := range []func() error{
+		func() error { return pc.SetICMPFilter(&f) },
+		func() error { return pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagHopLimit, true) },
+		func() error { return pc.SetMulticastHopLimit(ndpHopLimit) },
+		func() error { return pc.SetHopLimit(ndpHopLimit) },
+		func() error { return pc.SetMulticastLoopback(false) },
+	} {
+		if err := set(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("icmpv6 socket options: %w", err)
+		}
+	}
+	return &icmpConn{c: c, pc: pc}, nil
+}
+
+// readNA returns the next valid Neighbor Advertisement's target and the link it
+// came in on.
+func (c *icmpConn) readNA(buf []byte) (netip.Addr, int, error) {
+	for {
+		n, cm, _, err := c.pc.ReadFrom(buf)
+		if err != nil {
+			return netip.Addr{}, 0, err
+		}
+		if cm == nil || cm.HopLimit != ndpHopLimit || n < nsFixedLen || buf[1] != 0 {
+			continue
+		}
+		if _, ok := walkOptions(buf[nsFixedLen:n]); !ok {
+			continue
+		}
+		target := netip.AddrFrom16([16]byte(buf[8:24]))
+		if target.IsMulticast() || target.IsUnspecified() {
+			continue
+		}
+		return target, cm.IfIndex, nil
+	}
+}
+
+// sendNS solicits target on link, from the link's own address with a source
+// link-layer option so the target can answer without resolving us first.
+func (c *icmpConn) sendNS(target netip.Addr, link int, mac net.HardwareAddr) error {
+	b := make([]byte, nsFixedLen, nsFixedLen+8)
+	b[0] = icmpTypeNS
+	copy(b[8:], target.AsSlice())
+	if len(mac) == 6 {
+		b = append(b, optSLLA, 1)
+		b = append(b, mac...)
+	}
+	group := solicitedNode(target)
+	// The kernel fills in the checksum of raw ICMPv6 sockets.
+	_, err := c.pc.WriteTo(b, &ipv6.ControlMessage{IfIndex: link, HopLimit: ndpHopLimit},
+		&net.IPAddr{IP: group.AsSlice()})
+	return err
+}
+
+func (c *icmpConn) join(link int, group netip.Addr) error {
+	return c.pc.JoinGroup(&net.Interface{Index: link}, &net.IPAddr{IP: group.AsSlice()})
+}
+
+func (c *icmpConn) leave(link int, group netip.Addr) error {
+	return c.pc.LeaveGroup(&net.Interface{Index: link}, &net.IPAddr{IP: group.AsSlice()})
+}
+
+func (c *icmpConn) close() error { return c.c.Close() }

@@ -1,0 +1,102 @@
+// Package world holds the snapshot of the host's network state that the
+// planner works on: plain values, no I/O, safe to share once built.
+package world
+
+import (
+	"net"
+	"net/netip"
+)
+
+// World is one consistent-enough look at the kernel's state. It is rebuilt in
+// full after every burst of netlink events; nothing in it is patched in place.
+type World struct {
+	Links []Link
+	Addrs []Addr
+	// Routes are the routes ndproxy owns (protocol RouteProtocol) in the main
+	// table, as the kernel reports them.
+	Routes []Route
+	// Neighbors are the kernel's IPv6 neighbour entries.
+	Neighbors []Neighbor
+	// Sysctls maps the /proc/sys paths the planner asked about to their values;
+	// a missing key means the file does not exist (yet).
+	Sysctls map[string]string
+}
+
+// Link is a network interface.
+type Link struct {
+	Index int
+	Name  string
+	// Up is the administrative state, Running is IFF_RUNNING (carrier).
+	Up, Running bool
+	// NoARP is set on devices without neighbour discovery (WireGuard, tun).
+	NoARP bool
+	MTU   int
+	// HardwareAddr is empty on devices without a link layer.
+	HardwareAddr net.HardwareAddr
+}
+
+// Addr is an IPv6 address assigned to a link.
+type Addr struct {
+	LinkIndex int
+	Prefix    netip.Prefix
+	// Tentative addresses are still in DAD and cannot be used as a source.
+	Tentative bool
+}
+
+// Route is an IPv6 unicast route towards a device.
+type Route struct {
+	Dst       netip.Prefix
+	LinkIndex int
+	Metric    int
+}
+
+// Neighbor is a kernel neighbour-cache entry.
+type Neighbor struct {
+	LinkIndex int
+	Addr      netip.Addr
+	// Reachable is NUD_REACHABLE or NUD_PERMANENT: confirmed right now.
+	Reachable bool
+	// Usable adds STALE, DELAY and PROBE: the kernel saw the host recently.
+	Usable bool
+}
+
+// LinkByName returns the link called name.
+func (w *World) LinkByName(name string) (Link, bool) {
+	for _, l := range w.Links {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Link{}, false
+}
+
+// LinkByIndex returns the link with index i.
+func (w *World) LinkByIndex(i int) (Link, bool) {
+	for _, l := range w.Links {
+		if l.Index == i {
+			return l, true
+		}
+	}
+	return Link{}, false
+}
+
+// AddrsOf returns the addresses of link index i.
+func (w *World) AddrsOf(i int) []Addr {
+	var out []Addr
+	for _, a := range w.Addrs {
+		if a.LinkIndex == i {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// IsLocal reports whether ip is assigned to any link of this host.
+func (w *World) IsLocal(ip netip.Addr) bool {
+	for _, a := range w.Addrs {
+		if a.Prefix.Addr() == ip {
+			return true
+		}
+	}
+	return false
+}
