@@ -94,8 +94,7 @@ type Proxy struct {
 
 // An Error is one problem in a config file. Path names the place the way uci(1)
 // does: "ndproxy.island.verify" for an option, "ndproxy.@proxy[1]" for a
-// section, "ndproxy" for a syntax error. Load and Parse return every Error they
-// find, joined with errors.Join.
+// section, "ndproxy" for a syntax error.
 type Error struct {
 	Path string
 	Msg  string
@@ -113,8 +112,9 @@ func Load(path string) (*Config, error) {
 	return Parse(filepath.Base(path), data)
 }
 
-// Parse validates data, the contents of the UCI file of package name. On
-// failure it returns every problem it found, each an *Error.
+// Parse validates data, the contents of the UCI file of package name. It
+// reports every problem in the file, each an *Error, joined with errors.Join;
+// a syntax error stops it at the first. Any other error is from the system.
 func Parse(name string, data []byte) (*Config, error) {
 	sections, err := readUCI(name, data)
 	if err != nil {

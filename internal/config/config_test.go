@@ -16,7 +16,7 @@ import (
 // cmpPrefix compares netip values, which have unexported fields.
 var cmpPrefix = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
 
-var defaultGlobal = Global{LogLevel: "info", Socket: "/var/run/ndproxy.sock"}
+var wantGlobal = Global{LogLevel: "info", Socket: "/var/run/ndproxy.sock"}
 
 // proxy returns a Proxy with every default, changed by edit.
 func proxy(name, up string, down []string, prefixes []string, edit func(*Proxy)) Proxy {
@@ -74,12 +74,12 @@ func TestParse(t *testing.T) {
 		{
 			name: "empty file",
 			in:   "",
-			want: &Config{Global: defaultGlobal},
+			want: &Config{Global: wantGlobal},
 		},
 		{
 			name: "comments only",
 			in:   "# nothing here\n\n   # or here\n",
-			want: &Config{Global: defaultGlobal},
+			want: &Config{Global: wantGlobal},
 		},
 		{
 			name: "S1 Wi-Fi island, verify probe",
@@ -90,7 +90,7 @@ config proxy 'island'
 	list prefix '2001:db8:abc:123:40::/76'
 	option verify 'probe'
 `,
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{s1(nil)}},
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{s1(nil)}},
 		},
 		{
 			// Seed 002 writes its /64 as 2001:db8:3:2:1::/64, which has host
@@ -105,7 +105,7 @@ config proxy 'guests'
 	option verify 'auto'
 	option route 'prefix'
 `,
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{
 				proxy("guests", "eth0", []string{"br0"}, []string{"2001:db8:3:2::/64"}, func(p *Proxy) {
 					p.Verify, p.Route = VerifyAuto, RoutePrefix
 				}),
@@ -144,7 +144,7 @@ config proxy 'all'
 		{
 			name: "a bare number of seconds, minutes",
 			in:   island("option valid_ttl '45'", "option invalid_ttl '2m'", "option probe_timeout '1s'"),
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
 				p.ValidTTL, p.InvalidTTL, p.ProbeTimeout = 45*time.Second, 2*time.Minute, time.Second
 			})}},
 		},
@@ -157,7 +157,7 @@ config proxy 'x'
 	list prefix '2001:DB8:0:0:0:0:0:0/64'
 	list prefix '2001:0db8:0001::/96'
 `,
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{
 				proxy("x", "eth0", nil, []string{"2001:db8::/64", "2001:db8:1::/96"}, func(p *Proxy) {
 					p.Verify, p.Route = VerifyStatic, RouteNone
 				}),
@@ -171,7 +171,7 @@ config proxy 'x'
 	list downstream '123456789012345'
 	list prefix '2001:db8::/64'
 `,
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{
 				proxy("x", "wan.6-x_y@z", []string{"123456789012345"}, []string{"2001:db8::/64"}, nil),
 			}},
 		},
@@ -202,7 +202,7 @@ config proxy 'static0'
 	option verify 'static'
 	list prefix '2001:db8:0:5::/64'
 `,
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{
 				proxy("probe", "up0", []string{"d0"}, []string{"2001:db8:0:1::/64"}, nil),
 				proxy("auto", "up0", nil, []string{"2001:db8:0:2::/64"}, func(p *Proxy) {
 					p.Verify, p.Route = VerifyAuto, RouteNone
@@ -251,7 +251,7 @@ config proxy 'old'
 	list downstream 'eth1'
 	list prefix '2001:db8:abc:123::/64'
 `,
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{s1(nil)}},
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{s1(nil)}},
 		},
 		{
 			name: "the same prefix on different upstreams",
@@ -261,7 +261,7 @@ config proxy 'other'
 	list downstream 'eth1'
 	list prefix '2001:db8:abc:123:40::/76'
 `,
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{
 				s1(nil),
 				proxy("other", "wlan1", []string{"eth1"}, []string{"2001:db8:abc:123:40::/76"}, nil),
 			}},
@@ -269,7 +269,7 @@ config proxy 'other'
 		{
 			name: "a repeated option: the last one counts, as in libuci",
 			in:   island("option verify 'static'", "option verify 'auto'"),
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
 				p.Verify, p.Route = VerifyAuto, RouteNone
 			})}},
 		},
@@ -278,7 +278,7 @@ config proxy 'other'
 			name: "list entries repeated exactly, option then list",
 			in: island("list downstream 'eth1'", "list downstream 'eth0'",
 				"list prefix '2001:db8:abc:123:40::/76'"),
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
 				p.Downstream = []string{"eth0", "eth1"}
 			})}},
 		},
@@ -291,7 +291,7 @@ config proxy 'island'
 	list downstream 'eth1'
 	option prefix '2001:db8:abc:123:40::/76'
 `,
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
 				p.Downstream = []string{"eth0", "eth1"}
 			})}},
 		},
@@ -301,7 +301,7 @@ config proxy 'island'
 config proxy 'island'
 	list downstream 'eth1'
 `,
-			want: &Config{Global: defaultGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
+			want: &Config{Global: wantGlobal, Proxies: []Proxy{s1(func(p *Proxy) {
 				p.Downstream = []string{"eth0", "eth1"}
 			})}},
 		},
@@ -708,7 +708,7 @@ func TestShippedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(%s): %v", shipped, err)
 	}
-	want := &Config{Global: defaultGlobal}
+	want := &Config{Global: wantGlobal}
 	if diff := cmp.Diff(want, got, cmpPrefix); diff != "" {
 		t.Errorf("shipped config (-want +got):\n%s", diff)
 	}
@@ -723,7 +723,7 @@ func TestShippedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("shipped config with the example enabled: %v", err)
 	}
-	want = &Config{Global: defaultGlobal, Proxies: []Proxy{s1(nil)}}
+	want = &Config{Global: wantGlobal, Proxies: []Proxy{s1(nil)}}
 	if diff := cmp.Diff(want, got, cmpPrefix); diff != "" {
 		t.Errorf("shipped config with the example enabled (-want +got):\n%s", diff)
 	}
@@ -760,8 +760,8 @@ func TestMarshalRefuses(t *testing.T) {
 		{Global: Global{LogLevel: "info", Socket: ""}},
 		{Global: Global{LogLevel: "info", Socket: `/a'b"c`}},
 		{Global: Global{LogLevel: "info", Socket: `/a\b`}},
-		{Global: defaultGlobal, Proxies: []Proxy{s1(func(p *Proxy) { p.Name = "is-land" })}},
-		{Global: defaultGlobal, Proxies: []Proxy{s1(func(p *Proxy) { p.ProbeTimeout = time.Microsecond })}},
+		{Global: wantGlobal, Proxies: []Proxy{s1(func(p *Proxy) { p.Name = "is-land" })}},
+		{Global: wantGlobal, Proxies: []Proxy{s1(func(p *Proxy) { p.ProbeTimeout = time.Microsecond })}},
 	} {
 		if out, err := c.Marshal(); err == nil {
 			t.Errorf("Marshal(%+v) = %q, want an error", c, out)
@@ -810,4 +810,28 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(Marshal(cfg)) (-cfg +got):\n%s\n%s", diff, out)
 		}
 	})
+}
+
+// TestDocExamples parses every example file in docs/config.md: each fenced
+// block that starts with "config".
+func TestDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(doc), "```")
+	n := 0
+	for i := 1; i < len(blocks); i += 2 {
+		block := strings.TrimPrefix(blocks[i], "\n")
+		if !strings.HasPrefix(block, "config ") {
+			continue
+		}
+		n++
+		if _, err := Parse("ndproxy", []byte(block)); err != nil {
+			t.Errorf("example %d:\n%s\nParse: %v", n, block, err)
+		}
+	}
+	if n < 4 {
+		t.Errorf("found %d examples in docs/config.md, want at least 4", n)
+	}
 }

@@ -34,7 +34,7 @@ const (
 // problem it finds.
 func validate(pkg string, sections []rawSection) (*Config, error) {
 	var errs []error
-	cfg := &Config{Global: Global{LogLevel: "info", Socket: DefaultSocket}}
+	cfg := &Config{Global: defaultGlobal()}
 	firstGlobal := ""
 	var enabled []placed // enabled proxy sections so far, to compare prefixes
 
@@ -285,9 +285,11 @@ func formatDuration(d time.Duration) string {
 	return d.String() // not from a config file; Marshal refuses it
 }
 
+func defaultGlobal() Global { return Global{LogLevel: "info", Socket: DefaultSocket} }
+
 func (s *section) global() Global {
 	s.checkKnown(globalOptions)
-	g := Global{LogLevel: "info", Socket: DefaultSocket}
+	g := defaultGlobal()
 	if v := s.oneOf("log_level", "debug", "info", "warn", "error"); v != "" {
 		g.LogLevel = v
 	}
