@@ -185,7 +185,6 @@ func Snapshot(sys *kernel.Sysctls, routes kernel.Routes) (*world.World, error) {
 		w.Neighbors = append(w.Neighbors, world.Neighbor{
 			LinkIndex: n.LinkIndex,
 			Addr:      ip,
-			Reachable: n.State&(netlink.NUD_REACHABLE|netlink.NUD_PERMANENT) != 0,
 			Usable:    n.State&usable != 0,
 		})
 	}

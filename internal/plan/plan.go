@@ -57,8 +57,6 @@ type Engine struct {
 type Hint struct {
 	Addr      netip.Addr
 	LinkIndex int
-	// Reachable means the kernel confirmed the host within its reachable time.
-	Reachable bool
 }
 
 // Contains reports whether ip is inside one of the engine's prefixes.
@@ -151,7 +149,7 @@ func engineFor(p config.Proxy, w *world.World) (Engine, string) {
 		if !n.Usable || !e.Contains(n.Addr) || !slices.ContainsFunc(e.Downstreams, func(l world.Link) bool { return l.Index == n.LinkIndex }) {
 			continue
 		}
-		e.Hints = append(e.Hints, Hint{Addr: n.Addr, LinkIndex: n.LinkIndex, Reachable: n.Reachable})
+		e.Hints = append(e.Hints, Hint{Addr: n.Addr, LinkIndex: n.LinkIndex})
 	}
 	slices.SortFunc(e.Hints, func(a, b Hint) int { return a.Addr.Compare(b.Addr) })
 	return e, ""

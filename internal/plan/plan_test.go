@@ -33,7 +33,7 @@ func islandWorld() *world.World {
 			{LinkIndex: 3, Prefix: netip.MustParsePrefix("2001:db8:abc:123:40::1/76")},
 		},
 		Neighbors: []world.Neighbor{
-			{LinkIndex: 3, Addr: pi41, Reachable: true, Usable: true},
+			{LinkIndex: 3, Addr: pi41, Usable: true},
 			{LinkIndex: 3, Addr: netip.MustParseAddr("fd2f::41"), Usable: true},               // outside the prefixes
 			{LinkIndex: 2, Addr: netip.MustParseAddr("2001:db8:abc:123:42::1"), Usable: true}, // not downstream
 			{LinkIndex: 3, Addr: netip.MustParseAddr("2001:db8:abc:123:43::1")},               // failed
@@ -58,7 +58,7 @@ func TestComputeIsland(t *testing.T) {
 		Engines: []Engine{{
 			Proxy: island, Upstream: wlan0, Source: ll, Downstreams: []world.Link{eth0},
 			Local: []netip.Addr{netip.MustParseAddr("2001:db8:abc:123:40::1")},
-			Hints: []Hint{{Addr: pi41, LinkIndex: 3, Reachable: true}},
+			Hints: []Hint{{Addr: pi41, LinkIndex: 3}},
 		}},
 		Waiting: map[string]string{},
 	}

@@ -122,16 +122,14 @@ func (c *core) update(spec plan.Engine, now time.Time) {
 	if now.IsZero() || c.spec.Proxy.Verify == config.VerifyStatic {
 		return
 	}
+	// A neighbour entry only says the kernel saw the host recently: it stays
+	// REACHABLE for up to 45 s after a host is switched off, so it starts a
+	// probe and never stands in for one.
 	for _, h := range spec.Hints {
 		if c.local[h.Addr] || c.targets[h.Addr] != nil || len(c.targets) >= maxTargets {
 			continue
 		}
-		t := c.add(h.Addr, now)
-		if h.Reachable {
-			c.setValid(t, h.LinkIndex, SourceNeighbor, now)
-			continue
-		}
-		c.probe(t, []int{h.LinkIndex}, now)
+		c.probe(c.add(h.Addr, now), []int{h.LinkIndex}, now)
 	}
 }
 

@@ -198,12 +198,14 @@ func TestCoreHints(t *testing.T) {
 	r := &recorder{}
 	c := newCore(testSpec(config.VerifyProbe), r)
 	spec := testSpec(config.VerifyProbe)
-	spec.Hints = []plan.Hint{{Addr: pi41, LinkIndex: 3, Reachable: true}, {Addr: ghost, LinkIndex: 3}}
+	spec.Hints = []plan.Hint{{Addr: pi41, LinkIndex: 3}, {Addr: ghost, LinkIndex: 3}}
 	c.update(spec, t0)
-	want(t, r, "a reachable neighbour is valid at once, a stale one is probed",
-		"join 2001:db8:abc:123:41::1", "verified 2001:db8:abc:123:41::1 on 3", "probe 2001:db8:abc:123:44::1 on 3")
-	c.update(spec, t0.Add(time.Second))
+	want(t, r, "neighbour-cache entries are probed, even reachable ones: the kernel keeps them for a while after the host is gone",
+		"probe 2001:db8:abc:123:41::1 on 3", "probe 2001:db8:abc:123:44::1 on 3")
+	c.update(spec, t0.Add(time.Millisecond))
 	want(t, r, "known hints are not acted on twice")
+	c.handleNA(pi41, 3, t0.Add(2*time.Millisecond))
+	want(t, r, "the probe verifies", "join 2001:db8:abc:123:41::1", "verified 2001:db8:abc:123:41::1 on 3")
 }
 
 func TestCoreTableIsBounded(t *testing.T) {

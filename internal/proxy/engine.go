@@ -223,7 +223,9 @@ func (e *Engine) sendNA(r requester, target netip.Addr) {
 	}
 	if err != nil {
 		e.log.Warn("send advertisement failed", "target", target, "to", a.Dst, "err", err)
+		return
 	}
+	e.log.Debug("answered", "target", target, "to", a.Dst)
 }
 
 func (e *Engine) sendProbe(target netip.Addr, link int) {
@@ -234,8 +236,10 @@ func (e *Engine) sendProbe(target netip.Addr, link int) {
 		}
 	}
 	if err := e.icmp.sendNS(target, link, mac); err != nil {
-		e.log.Debug("send probe failed", "target", target, "link", link, "err", err)
+		e.log.Warn("send probe failed", "target", target, "link", link, "err", err)
+		return
 	}
+	e.log.Debug("probe sent", "target", target, "link", link)
 }
 
 func (e *Engine) join(target netip.Addr) {

@@ -54,9 +54,8 @@ type Route struct {
 type Neighbor struct {
 	LinkIndex int
 	Addr      netip.Addr
-	// Reachable is NUD_REACHABLE or NUD_PERMANENT: confirmed right now.
-	Reachable bool
-	// Usable adds STALE, DELAY and PROBE: the kernel saw the host recently.
+	// Usable is REACHABLE, PERMANENT, STALE, DELAY or PROBE: the kernel saw
+	// the host recently (it may be gone since).
 	Usable bool
 }
 
