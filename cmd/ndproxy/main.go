@@ -168,8 +168,15 @@ func printStatus(out io.Writer, st control.Status) {
 		fmt.Fprintln(out, "no proxy sections enabled in", st.Config)
 	}
 	for _, p := range st.Proxies {
+		prefixes := make([]string, 0, len(p.Prefixes))
+		for _, q := range p.Prefixes {
+			if src := p.PrefixSources[q]; src != "" && src != "config" {
+				q += " (" + src + ")"
+			}
+			prefixes = append(prefixes, q)
+		}
 		fmt.Fprintf(out, "proxy %s: upstream %s, downstream %s, prefixes %s, verify %s, route %s\n",
-			p.Name, p.Upstream, orNone(p.Downstream), strings.Join(p.Prefixes, " "), p.Verify, p.Route)
+			p.Name, p.Upstream, orNone(p.Downstream), strings.Join(prefixes, " "), p.Verify, p.Route)
 		if p.State != "running" {
 			fmt.Fprintf(out, "  waiting: %s\n", p.WaitingFor)
 			continue
@@ -194,6 +201,9 @@ func printStatus(out io.Writer, st control.Status) {
 				fmt.Fprintf(out, "  not answered: %v\n", c.Ignored)
 			}
 		}
+	}
+	for _, w := range st.Warnings {
+		fmt.Fprintln(out, "warning:", w)
 	}
 	if len(st.Routes) > 0 {
 		fmt.Fprintln(out, "routes owned:")

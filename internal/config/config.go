@@ -65,12 +65,20 @@ type Proxy struct {
 	// Name is the UCI section name, or "@proxy[N]" for an anonymous section
 	// (the N-th proxy section of the file, counting from 0, as uci(1) shows
 	// it); it names the section in logs and errors.
-	Name     string
+	Name string
+	// Upstream and Downstream name devices, or on OpenWrt logical
+	// interfaces (wan6, lan), which are mapped to their devices as netifd
+	// reports them.
 	Upstream string
 	// Downstream lists the interfaces behind which targets live; empty only for
 	// VerifyStatic and VerifyAuto.
 	Downstream []string
 	Prefixes   []netip.Prefix
+	// PrefixFrom names interfaces whose prefixes are proxied too, followed as
+	// they change: their on-link prefixes, and delegated prefixes of /64 or
+	// longer. On OpenWrt these are logical interfaces (netifd); elsewhere, or
+	// when netifd does not know the name, devices.
+	PrefixFrom []string
 	Verify     Verify
 	Route      RouteMode
 	// RouteMetric is the metric of the routes ndproxy installs, 1 to

@@ -392,7 +392,7 @@ func TestParseErrors(t *testing.T) {
 			name: "unknown option",
 			in:   island("option interface 'wlan0'"),
 			want: []string{"ndproxy.island.interface: unknown option; a proxy section takes " +
-				"enabled, upstream, downstream, prefix, verify, route, route_metric, router, override, " +
+				"enabled, upstream, downstream, prefix, prefix_from, verify, route, route_metric, router, override, " +
 				"valid_ttl, invalid_ttl, probe_timeout, probe_retries"},
 		},
 		{
@@ -418,7 +418,7 @@ func TestParseErrors(t *testing.T) {
 			in:   "config proxy 'island'\n\tlist downstream 'eth0'\n",
 			want: []string{
 				"ndproxy.island.upstream: missing; name the interface to answer Neighbor Solicitations on",
-				"ndproxy.island.prefix: missing; give at least one IPv6 prefix to proxy, like 2001:db8:abc:123:40::/76",
+				"ndproxy.island.prefix: missing; give at least one IPv6 prefix to proxy, like 2001:db8:abc:123:40::/76, or an interface in prefix_from to take them from",
 			},
 		},
 
@@ -641,7 +641,7 @@ config relay 'ra'
 				`ndproxy.@global[0].log_level: "loud" is not one of debug, info, warn, error`,
 				`ndproxy.island.prefix: "2001:db8:abc:123:40::1/76" has host bits set; did you mean 2001:db8:abc:123:40::/76?`,
 				`ndproxy.island.verify: "prob" is not one of probe, auto, static`,
-				"ndproxy.@proxy[1].prefix: missing; give at least one IPv6 prefix to proxy, like 2001:db8:abc:123:40::/76",
+				"ndproxy.@proxy[1].prefix: missing; give at least one IPv6 prefix to proxy, like 2001:db8:abc:123:40::/76, or an interface in prefix_from to take them from",
 				"ndproxy.@proxy[1].downstream: missing; verify probe needs at least one downstream interface to probe on",
 				`ndproxy.@proxy[1].valid_ttl: "30 s" is not a duration: use a whole number with unit ms, s, m or h, like 500ms or 30s (a bare number means seconds)`,
 				`ndproxy.ra: unknown section type "relay"; allowed: global, proxy`,

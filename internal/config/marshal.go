@@ -36,6 +36,9 @@ func (c *Config) Marshal() ([]byte, error) {
 		for _, q := range p.Prefixes {
 			w.list("prefix", q.String())
 		}
+		for _, f := range p.PrefixFrom {
+			w.list("prefix_from", f)
+		}
 		w.option("verify", string(p.Verify))
 		w.option("route", string(p.Route))
 		w.option("route_metric", strconv.Itoa(p.RouteMetric))

@@ -15,7 +15,7 @@ import (
 var (
 	globalOptions = []string{"log_level", "socket"}
 	proxyOptions  = []string{
-		"enabled", "upstream", "downstream", "prefix", "verify", "route",
+		"enabled", "upstream", "downstream", "prefix", "prefix_from", "verify", "route",
 		"route_metric", "router", "override",
 		"valid_ttl", "invalid_ttl", "probe_timeout", "probe_retries",
 	}
@@ -353,9 +353,19 @@ func (s *section) proxy() (p Proxy, on bool) {
 		downOK = false
 	}
 
+	for _, v := range s.list("prefix_from") {
+		switch err := checkIfname(v); {
+		case err != nil:
+			s.errorf("prefix_from", "%v", err)
+		case slices.Contains(p.PrefixFrom, v):
+			s.errorf("prefix_from", "%q is listed twice", v)
+		default:
+			p.PrefixFrom = append(p.PrefixFrom, v)
+		}
+	}
 	prefixes := s.list("prefix")
-	if len(prefixes) == 0 {
-		s.errorf("prefix", "missing; give at least one IPv6 prefix to proxy, like 2001:db8:abc:123:40::/76")
+	if len(prefixes) == 0 && !s.has("prefix_from") {
+		s.errorf("prefix", "missing; give at least one IPv6 prefix to proxy, like 2001:db8:abc:123:40::/76, or an interface in prefix_from to take them from")
 	}
 	for _, v := range prefixes {
 		q, err := parsePrefix(v)

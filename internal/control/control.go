@@ -26,6 +26,9 @@ type Status struct {
 	Proxies []ProxyStatus         `json:"proxies"`
 	Sysctls []kernel.SysctlChange `json:"sysctls"`
 	Routes  []string              `json:"routes"`
+	// Warnings are problems the daemon met applying its plan (a sysctl it
+	// could not set, a route the kernel refused).
+	Warnings []string `json:"warnings"`
 }
 
 // ProxyStatus is one proxy section.
@@ -34,8 +37,11 @@ type ProxyStatus struct {
 	Upstream   string   `json:"upstream"`
 	Downstream []string `json:"downstream"`
 	Prefixes   []string `json:"prefixes"`
-	Verify     string   `json:"verify"`
-	Route      string   `json:"route"`
+	// PrefixSources says where each prefix in force came from: "config",
+	// or "<interface> on-link" / "<interface> delegated" for prefix_from.
+	PrefixSources map[string]string `json:"prefix_sources,omitempty"`
+	Verify        string            `json:"verify"`
+	Route         string            `json:"route"`
 	// State is "running" or "waiting"; WaitingFor says for what.
 	State      string          `json:"state"`
 	WaitingFor string          `json:"waiting_for,omitempty"`

@@ -15,6 +15,7 @@ import (
 	"github.com/ndproxy/ndproxy/internal/config"
 	"github.com/ndproxy/ndproxy/internal/control"
 	"github.com/ndproxy/ndproxy/internal/kernel"
+	"github.com/ndproxy/ndproxy/internal/netifd"
 	"github.com/ndproxy/ndproxy/internal/netmon"
 	"github.com/ndproxy/ndproxy/internal/plan"
 	"github.com/ndproxy/ndproxy/internal/proxy"
@@ -45,6 +46,12 @@ type Daemon struct {
 	engines map[string]*running
 	waiting map[string]string
 	world   *world.World
+	// warnings are the problems of the last reconcile, for status.
+	warnings []string
+	// prefixes are the prefixes in force per running proxy, with their origin.
+	prefixes map[string]map[netip.Prefix]string
+	// netifd is set once ubus is up, on OpenWrt only.
+	netifd *netifd.Watcher
 }
 
 type running struct {
@@ -91,6 +98,7 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		netmon.New(d.log).Run(monCtx, d.poke)
 	}()
 	defer func() { stopMon(); <-monDone }()
+	go d.runUbus(monCtx)
 
 	d.log.Info("ndproxy started", "config", d.path, "proxies", len(d.cfg.Proxies))
 	timer := time.NewTimer(time.Hour)
@@ -152,6 +160,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		return err
 	}
 	d.mu.Lock()
+	w.Logical = d.netifd.Interfaces()
 	cfg := d.cfg
 	var targets []plan.Target
 	for _, r := range d.engines {
@@ -191,6 +200,14 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 	d.waiting = want.Waiting
 	d.world = w
+	d.prefixes = map[string]map[netip.Prefix]string{}
+	for _, e := range want.Engines {
+		d.prefixes[e.Proxy.Name] = e.From
+	}
+	d.warnings = d.warnings[:0]
+	for _, err := range errs {
+		d.warnings = append(d.warnings, err.Error())
+	}
 	d.mu.Unlock()
 	return errors.Join(errs...)
 }
@@ -291,7 +308,7 @@ func (d *Daemon) shutdown() error {
 func (d *Daemon) Status() control.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := control.Status{Config: d.path, Sysctls: d.sys.Owned()}
+	st := control.Status{Config: d.path, Sysctls: d.sys.Owned(), Warnings: append([]string{}, d.warnings...)}
 	name := func(i int) string {
 		if d.world != nil {
 			if l, ok := d.world.LinkByIndex(i); ok {
@@ -311,8 +328,18 @@ func (d *Daemon) Status() control.Status {
 			Verify: string(p.Verify), Route: string(p.Route), State: "waiting",
 			WaitingFor: d.waiting[p.Name], Targets: []control.TargetStatus{},
 		}
-		for _, pr := range p.Prefixes {
-			ps.Prefixes = append(ps.Prefixes, pr.String())
+		if from, ok := d.prefixes[p.Name]; ok {
+			// In force now, static and taken from interfaces.
+			ps.PrefixSources = map[string]string{}
+			for pr, src := range from {
+				ps.Prefixes = append(ps.Prefixes, pr.String())
+				ps.PrefixSources[pr.String()] = src
+			}
+			slices.Sort(ps.Prefixes)
+		} else {
+			for _, pr := range p.Prefixes {
+				ps.Prefixes = append(ps.Prefixes, pr.String())
+			}
 		}
 		if r := d.engines[p.Name]; r != nil {
 			ps.State = "running"

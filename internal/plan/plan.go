@@ -37,7 +37,11 @@ type Sysctl struct{ Key, Value string }
 
 // Engine is what one proxy engine needs to run.
 type Engine struct {
-	Proxy    config.Proxy
+	Proxy config.Proxy
+	// Prefixes are the prefixes in force: the configured ones and those taken
+	// from the prefix_from interfaces now. From says where each came from.
+	Prefixes []netip.Prefix
+	From     map[netip.Prefix]string
 	Upstream world.Link
 	// Source is the upstream address Neighbor Advertisements are sent from:
 	// its link-local address (RFC 4861 section 4.4 allows any address of the
@@ -61,7 +65,7 @@ type Hint struct {
 
 // Contains reports whether ip is inside one of the engine's prefixes.
 func (e *Engine) Contains(ip netip.Addr) bool {
-	for _, p := range e.Proxy.Prefixes {
+	for _, p := range e.Prefixes {
 		if p.Contains(ip) {
 			return true
 		}
@@ -112,15 +116,84 @@ func Compute(cfg *config.Config, w *world.World, targets []Target) *Desired {
 	return d
 }
 
+// resolve finds the link behind name: a logical interface netifd knows is
+// mapped to its L3 device, any other name is a device.
+func resolve(w *world.World, role, name string) (world.Link, string) {
+	dev := name
+	if l, ok := w.LogicalByName(name); ok {
+		if !l.Up || l.Device == "" {
+			return world.Link{}, fmt.Sprintf("%s interface %s is down", role, name)
+		}
+		dev = l.Device
+	}
+	link, ok := w.LinkByName(dev)
+	switch {
+	case !ok:
+		return world.Link{}, fmt.Sprintf("%s %s does not exist", role, dev)
+	case !link.Up:
+		return world.Link{}, fmt.Sprintf("%s %s is down", role, dev)
+	}
+	return link, ""
+}
+
+// prefixesOf returns the on-link prefixes of interface name (the prefix of
+// each address of length 64 to 127) and its delegated prefixes of /64 or
+// longer: shorter ones cannot be on a link, so there is nothing to proxy.
+func prefixesOf(w *world.World, name string) (onlink, delegated []netip.Prefix) {
+	var addrs []netip.Prefix
+	if l, ok := w.LogicalByName(name); ok {
+		if !l.Up {
+			return nil, nil
+		}
+		addrs = l.Addrs
+		for _, d := range l.Delegated {
+			if d.Bits() >= 64 {
+				delegated = append(delegated, d.Masked())
+			}
+		}
+	} else if link, ok := w.LinkByName(name); ok {
+		for _, a := range w.AddrsOf(link.Index) {
+			addrs = append(addrs, a.Prefix)
+		}
+	}
+	for _, a := range addrs {
+		if a.Addr().IsGlobalUnicast() && !a.Addr().IsLinkLocalUnicast() && a.Bits() >= 64 && a.Bits() < 128 {
+			onlink = append(onlink, a.Masked())
+		}
+	}
+	return onlink, delegated
+}
+
 func engineFor(p config.Proxy, w *world.World) (Engine, string) {
-	up, ok := w.LinkByName(p.Upstream)
-	if !ok {
-		return Engine{}, fmt.Sprintf("upstream %s does not exist", p.Upstream)
+	up, why := resolve(w, "upstream", p.Upstream)
+	if why != "" {
+		return Engine{}, why
 	}
-	if !up.Up {
-		return Engine{}, fmt.Sprintf("upstream %s is down", p.Upstream)
+	e := Engine{Proxy: p, Upstream: up, From: map[netip.Prefix]string{}}
+	add := func(q netip.Prefix, from string) {
+		if _, dup := e.From[q]; !dup {
+			e.From[q] = from
+			e.Prefixes = append(e.Prefixes, q)
+		}
 	}
-	e := Engine{Proxy: p, Upstream: up}
+	for _, q := range p.Prefixes {
+		add(q, "config")
+	}
+	for _, name := range p.PrefixFrom {
+		onlink, delegated := prefixesOf(w, name)
+		for _, q := range onlink {
+			add(q, name+" on-link")
+		}
+		for _, q := range delegated {
+			add(q, name+" delegated")
+		}
+	}
+	if len(e.Prefixes) == 0 {
+		return Engine{}, fmt.Sprintf("no prefix yet from %v", p.PrefixFrom)
+	}
+	slices.SortFunc(e.Prefixes, func(a, b netip.Prefix) int {
+		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+	})
 	for _, a := range w.AddrsOf(up.Index) {
 		if a.Prefix.Addr().IsLinkLocalUnicast() && !a.Tentative {
 			e.Source = a.Prefix.Addr()
@@ -131,7 +204,7 @@ func engineFor(p config.Proxy, w *world.World) (Engine, string) {
 		return Engine{}, fmt.Sprintf("upstream %s has no usable link-local address yet", p.Upstream)
 	}
 	for _, name := range p.Downstream {
-		if l, ok := w.LinkByName(name); ok && l.Up {
+		if l, why := resolve(w, "downstream", name); why == "" {
 			e.Downstreams = append(e.Downstreams, l)
 		}
 	}
@@ -168,7 +241,7 @@ func routesFor(e *Engine, targets []Target) []world.Route {
 	case config.RoutePrefix:
 		// Validation guarantees exactly one downstream; it may be down or gone.
 		for _, l := range e.Downstreams {
-			for _, p := range e.Proxy.Prefixes {
+			for _, p := range e.Prefixes {
 				out = append(out, world.Route{Dst: p, LinkIndex: l.Index, Metric: e.Proxy.RouteMetric})
 			}
 		}

@@ -57,6 +57,7 @@ func TestComputeIsland(t *testing.T) {
 		Routes:  []world.Route{{Dst: netip.PrefixFrom(pi41, 128), LinkIndex: 3, Metric: 64}},
 		Engines: []Engine{{
 			Proxy: island, Upstream: wlan0, Source: ll, Downstreams: []world.Link{eth0},
+			Prefixes: island.Prefixes, From: map[netip.Prefix]string{island.Prefixes[0]: "config"},
 			Local: []netip.Addr{netip.MustParseAddr("2001:db8:abc:123:40::1")},
 			Hints: []Hint{{Addr: pi41, LinkIndex: 3}},
 		}},
@@ -138,5 +139,74 @@ func TestRouteDiff(t *testing.T) {
 	}
 	if diff := cmp.Diff([]world.Route{r("2001:db8::1/128", 3), r("2001:db8::3/128", 3)}, del, opt); diff != "" {
 		t.Errorf("del (-want +got):\n%s", diff)
+	}
+}
+
+func TestComputeOpenWrtNames(t *testing.T) {
+	// On OpenWrt the config names logical interfaces: wan6 sits on eth1 (here
+	// the link called wlan0), lan on br-lan (here eth0), and wan6's on-link
+	// prefix is proxied as netifd reports it.
+	p := island
+	p.Upstream, p.Downstream = "wan6", []string{"lan"}
+	p.Prefixes, p.PrefixFrom = nil, []string{"wan6"}
+	cfg := &config.Config{Proxies: []config.Proxy{p}}
+	w := islandWorld()
+	w.Logical = []world.Logical{
+		{Name: "wan6", Up: true, Device: "wlan0",
+			Addrs: []netip.Prefix{
+				netip.MustParsePrefix("2001:db8:abc:123::77/64"),
+				netip.MustParsePrefix("2001:db8:ffff:10::2b1/128"), // DHCPv6 IA_NA: not on-link
+			},
+			Delegated: []netip.Prefix{
+				netip.MustParsePrefix("2001:db8:1200::/56"), // too short to be on a link
+				netip.MustParsePrefix("2001:db8:4400:1::/64"),
+			}},
+		{Name: "lan", Up: true, Device: "eth0"},
+	}
+	got := Compute(cfg, w, nil)
+	if len(got.Engines) != 1 {
+		t.Fatalf("engines %d, waiting %v", len(got.Engines), got.Waiting)
+	}
+	e := got.Engines[0]
+	if e.Upstream.Name != "wlan0" || len(e.Downstreams) != 1 || e.Downstreams[0].Name != "eth0" {
+		t.Fatalf("upstream %s, downstreams %v: logical names not mapped to devices", e.Upstream.Name, e.Downstreams)
+	}
+	wantFrom := map[netip.Prefix]string{
+		netip.MustParsePrefix("2001:db8:abc:123::/64"): "wan6 on-link",
+		netip.MustParsePrefix("2001:db8:4400:1::/64"):  "wan6 delegated",
+	}
+	if diff := cmp.Diff(wantFrom, e.From, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Fatalf("prefixes (-want +got):\n%s", diff)
+	}
+
+	// Renumbering: netifd reports a new prefix; the plan follows.
+	w.Logical[0].Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8:beef::77/64")}
+	w.Logical[0].Delegated = nil
+	got = Compute(cfg, w, nil)
+	if len(got.Engines) != 1 || len(got.Engines[0].Prefixes) != 1 || got.Engines[0].Prefixes[0] != netip.MustParsePrefix("2001:db8:beef::/64") {
+		t.Fatalf("after renumbering: %+v, waiting %v", got.Engines, got.Waiting)
+	}
+
+	// wan6 goes down: the proxy waits.
+	w.Logical[0].Up = false
+	got = Compute(cfg, w, nil)
+	if got.Waiting[p.Name] != "upstream interface wan6 is down" {
+		t.Fatalf("waiting = %q", got.Waiting[p.Name])
+	}
+}
+
+func TestComputePrefixFromDevice(t *testing.T) {
+	// Without netifd, prefix_from names a device: wlan0's SLAAC /64.
+	p := island
+	p.Prefixes, p.PrefixFrom = nil, []string{"wlan0"}
+	got := Compute(&config.Config{Proxies: []config.Proxy{p}}, islandWorld(), nil)
+	if len(got.Engines) != 1 || got.Engines[0].From[netip.MustParsePrefix("2001:db8:abc:123::/64")] != "wlan0 on-link" {
+		t.Fatalf("engines %+v waiting %v", got.Engines, got.Waiting)
+	}
+	w := islandWorld()
+	w.Addrs = w.Addrs[:1] // only the link-local
+	got = Compute(&config.Config{Proxies: []config.Proxy{p}}, w, nil)
+	if got.Waiting[p.Name] != "no prefix yet from [wlan0]" {
+		t.Fatalf("waiting = %q", got.Waiting[p.Name])
 	}
 }

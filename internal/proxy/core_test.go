@@ -55,6 +55,7 @@ func testSpec(verify config.Verify) plan.Engine {
 			ValidTTL: 30 * time.Second, InvalidTTL: 10 * time.Second,
 			ProbeTimeout: 500 * time.Millisecond, ProbeRetries: 3,
 		},
+		Prefixes:    []netip.Prefix{netip.MustParsePrefix("2001:db8:abc:123:40::/76")},
 		Upstream:    world.Link{Index: 2, Name: "wlan0"},
 		Source:      routerLL,
 		Downstreams: []world.Link{{Index: 3, Name: "eth0"}},

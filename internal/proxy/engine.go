@@ -51,7 +51,7 @@ type naEvent struct {
 // the sockets are bound to the upstream and the section's settings shape the
 // state machine.
 func Identity(e plan.Engine) string {
-	s := fmt.Sprintf("%+v|%d|%s|%s", e.Proxy, e.Upstream.Index, e.Upstream.HardwareAddr, e.Source)
+	s := fmt.Sprintf("%+v|%v|%d|%s|%s", e.Proxy, e.Prefixes, e.Upstream.Index, e.Upstream.HardwareAddr, e.Source)
 	for _, d := range e.Downstreams {
 		s += fmt.Sprintf("|%d/%s", d.Index, d.HardwareAddr)
 	}
@@ -113,7 +113,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	e.log.Info("proxy engine started", "downstream", linkNames(e.core.spec), "prefixes", e.core.spec.Proxy.Prefixes, "verify", e.core.spec.Proxy.Verify)
+	e.log.Info("proxy engine started", "downstream", linkNames(e.core.spec), "prefixes", e.core.spec.Prefixes, "verify", e.core.spec.Proxy.Verify)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {

@@ -17,6 +17,9 @@ type World struct {
 	Routes []Route
 	// Neighbors are the kernel's IPv6 neighbour entries.
 	Neighbors []Neighbor
+	// Logical are OpenWrt's logical interfaces as netifd reports them; nil
+	// where there is no netifd.
+	Logical []Logical
 	// Sysctls maps the /proc/sys paths the planner asked about to their values;
 	// a missing key means the file does not exist (yet).
 	Sysctls map[string]string
@@ -33,6 +36,18 @@ type Link struct {
 	MTU   int
 	// HardwareAddr is empty on devices without a link layer.
 	HardwareAddr net.HardwareAddr
+}
+
+// Logical is an OpenWrt logical interface (wan6, lan) as netifd reports it.
+type Logical struct {
+	Name string
+	Up   bool
+	// Device is the L3 device (l3_device); empty while down.
+	Device string
+	// Addrs are its IPv6 addresses with their prefix lengths.
+	Addrs []netip.Prefix
+	// Delegated are the prefixes it received (DHCPv6-PD, ip6prefix).
+	Delegated []netip.Prefix
 }
 
 // Addr is an IPv6 address assigned to a link.
@@ -67,6 +82,16 @@ func (w *World) LinkByName(name string) (Link, bool) {
 		}
 	}
 	return Link{}, false
+}
+
+// LogicalByName returns the logical interface called name.
+func (w *World) LogicalByName(name string) (Logical, bool) {
+	for _, l := range w.Logical {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Logical{}, false
 }
 
 // LinkByIndex returns the link with index i.
