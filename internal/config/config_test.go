@@ -31,7 +31,7 @@ func proxy(name, up string, down []string, prefixes []string, edit func(*Proxy))
 		Override:     true,
 		ValidTTL:     30 * time.Second,
 		InvalidTTL:   10 * time.Second,
-		ProbeTimeout: 500 * time.Millisecond,
+		ProbeTimeout: time.Second,
 		ProbeRetries: 3,
 	}
 	for _, s := range prefixes {

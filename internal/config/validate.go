@@ -26,7 +26,7 @@ const (
 	defaultRouteMetric  = 64
 	defaultValidTTL     = 30 * time.Second
 	defaultInvalidTTL   = 10 * time.Second
-	defaultProbeTimeout = 500 * time.Millisecond
+	defaultProbeTimeout = time.Second
 	defaultProbeRetries = 3
 )
 

@@ -50,8 +50,11 @@ const (
 const (
 	// maxPending bounds the askers remembered per target while it is probed.
 	maxPending = 8
-	// maxTargets bounds the table, absent targets included.
-	maxTargets = 8192
+	// maxValid bounds the verified targets.
+	maxValid = 16384
+	// maxUnverified bounds the targets being probed or remembered as absent
+	// (the negative cache). Past it the oldest absent entry makes room.
+	maxUnverified = 1024
 )
 
 // requester is whoever sent a Neighbor Solicitation we owe an answer.
@@ -103,10 +106,16 @@ type core struct {
 	timers  timerHeap
 	local   map[netip.Addr]bool
 	stats   Counters
+	budget  probeBudget
+	// nValid counts valid and refreshing targets; the rest of targets are
+	// unverified. absentQ lists absent targets oldest first, for eviction;
+	// entries whose target left the absent state are skipped when met.
+	nValid  int
+	absentQ []netip.Addr
 }
 
 func newCore(spec plan.Engine, fx effects) *core {
-	c := &core{fx: fx, targets: map[netip.Addr]*target{}, stats: newCounters()}
+	c := &core{fx: fx, targets: map[netip.Addr]*target{}, stats: newCounters(), budget: newProbeBudget()}
 	c.update(spec, time.Time{})
 	return c
 }
@@ -126,7 +135,7 @@ func (c *core) update(spec plan.Engine, now time.Time) {
 	// REACHABLE for up to 45 s after a host is switched off, so it starts a
 	// probe and never stands in for one.
 	for _, h := range spec.Hints {
-		if c.local[h.Addr] || c.targets[h.Addr] != nil || len(c.targets) >= maxTargets {
+		if c.local[h.Addr] || c.targets[h.Addr] != nil || !c.roomForNew() || !c.budget.global.take(now) {
 			continue
 		}
 		c.probe(c.add(h.Addr, now), []int{h.LinkIndex}, now)
@@ -151,8 +160,12 @@ func (c *core) handleNS(ns solicitation, mac net.HardwareAddr, now time.Time) {
 	}
 	t := c.targets[ns.Target]
 	if t == nil {
-		if len(c.targets) >= maxTargets {
+		if !c.roomForNew() {
 			c.stats.Ignored["table_full"]++
+			return
+		}
+		if !c.budget.allow(ns.Src, now) {
+			c.stats.Ignored["rate_limited"]++
 			return
 		}
 		t = c.add(ns.Target, now)
@@ -204,8 +217,7 @@ func (c *core) handleTimers(now time.Time) time.Time {
 			t.state = stateRefreshing
 			c.verify(t, now)
 		case stateAbsent:
-			heap.Remove(&c.timers, t.index)
-			delete(c.targets, t.addr)
+			c.forget(t)
 		}
 	}
 	if len(c.timers) == 0 {
@@ -260,6 +272,9 @@ func (c *core) sendProbes(t *target, now time.Time) {
 
 func (c *core) setValid(t *target, link int, how Source, now time.Time) {
 	fresh := t.state == stateProbing || t.state == stateAbsent
+	if fresh {
+		c.nValid++
+	}
 	moved := t.link != link
 	t.state, t.link, t.learned, t.checked, t.tries = stateValid, link, how, now, 0
 	if fresh {
@@ -282,12 +297,53 @@ func (c *core) setAbsent(t *target, now time.Time) {
 	if t.state == stateValid || t.state == stateRefreshing {
 		c.fx.leave(t.addr)
 		c.stats.Expired++
+		c.nValid--
+	}
+	c.absentQ = append(c.absentQ, t.addr)
+	if len(c.absentQ) > 2*maxUnverified {
+		c.compactAbsent()
 	}
 	if len(t.pending) > 0 {
 		c.stats.Ignored["unverified"] += uint64(len(t.pending))
 	}
 	t.state, t.pending, t.since = stateAbsent, nil, now
 	c.schedule(t, now.Add(c.spec.Proxy.InvalidTTL))
+}
+
+// roomForNew makes room for one more unverified target if it can, evicting
+// the oldest absent one when the negative cache is full.
+func (c *core) roomForNew() bool {
+	if len(c.targets)-c.nValid < maxUnverified {
+		return true
+	}
+	for len(c.absentQ) > 0 {
+		addr := c.absentQ[0]
+		c.absentQ = c.absentQ[1:]
+		if t := c.targets[addr]; t != nil && t.state == stateAbsent {
+			c.forget(t)
+			c.stats.Evicted++
+			return true
+		}
+	}
+	return false // every unverified target is being probed
+}
+
+// compactAbsent drops queue entries of targets that are no longer absent.
+func (c *core) compactAbsent() {
+	q := c.absentQ[:0]
+	seen := make(map[netip.Addr]bool, len(c.absentQ))
+	for _, a := range c.absentQ {
+		if t := c.targets[a]; t != nil && t.state == stateAbsent && !seen[a] {
+			seen[a] = true
+			q = append(q, a)
+		}
+	}
+	c.absentQ = q
+}
+
+func (c *core) forget(t *target) {
+	heap.Remove(&c.timers, t.index)
+	delete(c.targets, t.addr)
 }
 
 func (c *core) add(addr netip.Addr, now time.Time) *target {

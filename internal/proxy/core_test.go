@@ -209,16 +209,99 @@ func TestCoreHints(t *testing.T) {
 	want(t, r, "the probe verifies", "join 2001:db8:abc:123:41::1", "verified 2001:db8:abc:123:41::1 on 3")
 }
 
-func TestCoreTableIsBounded(t *testing.T) {
+// addrN returns the n-th address of 2001:db8:abc:123:4f::/80, inside the
+// island's prefix.
+func addrN(n int) netip.Addr {
+	a := netip.MustParseAddr("2001:db8:abc:123:4f::").As16()
+	a[12], a[13], a[14], a[15] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	return netip.AddrFrom16(a)
+}
+
+func TestCoreFloodIsBounded(t *testing.T) {
 	r := &recorder{}
 	c := newCore(testSpec(config.VerifyProbe), r)
-	base := netip.MustParseAddr("2001:db8:abc:123:40::").As16()
-	for i := 0; i < maxTargets+100; i++ {
-		a := base
-		a[12], a[13], a[14], a[15] = 1, byte(i>>16), byte(i>>8), byte(i)
-		c.handleNS(ns(laptop, netip.AddrFrom16(a)), nil, t0)
+	c.handleNS(ns(laptop, pi41), nil, t0)
+	c.handleNA(pi41, 3, t0)
+	r.take()
+
+	// One second of 50,000 solicitations for random targets from 1,000
+	// askers, with the real host asked for every 100 ms.
+	now := t0
+	answered := 0
+	for i := 0; i < 50_000; i++ {
+		now = now.Add(20 * time.Microsecond)
+		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i % 1000 >> 8), 15: byte(i % 1000)})
+		c.handleNS(ns(src, addrN(i)), nil, now)
+		if i%5000 == 0 {
+			c.handleNS(ns(laptop, pi41), nil, now)
+			answered++
+		}
+		c.handleTimers(now)
 	}
-	if len(c.targets) != maxTargets || c.stats.Ignored["table_full"] != 100 {
-		t.Fatalf("targets %d, ignored %v", len(c.targets), c.stats.Ignored)
+	var probes, nas int
+	for _, l := range r.take() {
+		switch l[:2] {
+		case "pr":
+			probes++
+		case "na":
+			nas++
+		}
+	}
+	if nas != answered {
+		t.Errorf("the real host was answered %d times of %d during the flood", nas, answered)
+	}
+	// New targets: the global burst plus one second of the global rate;
+	// each gets at most two probes within the second (probe_timeout 500ms).
+	if max := 2 * (probeBurst + probeRate); probes > max {
+		t.Errorf("%d probes sent downstream for 50,000 flood solicitations, want at most %d", probes, max)
+	}
+	if unverified := len(c.targets) - c.nValid; unverified > maxUnverified {
+		t.Errorf("%d unverified targets, want at most %d", unverified, maxUnverified)
+	}
+	if c.stats.Ignored["rate_limited"] == 0 {
+		t.Errorf("nothing rate limited: %v", c.stats.Ignored)
+	}
+	if got := c.valid(); len(got) != 1 || got[0].Addr != pi41 {
+		t.Errorf("valid = %v, want the real host only", got)
+	}
+}
+
+func TestCoreOneAskerCannotDrainTheBudget(t *testing.T) {
+	r := &recorder{}
+	c := newCore(testSpec(config.VerifyProbe), r)
+	for i := 0; i < 1000; i++ {
+		c.handleNS(ns(laptop, addrN(i)), nil, t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if got := int(c.stats.ProbesSent); got > sourceBurst+sourceRate {
+		t.Errorf("one asker had %d targets probed in a second, want at most %d", got, sourceBurst+sourceRate)
+	}
+	r.take()
+	other := netip.MustParseAddr("2001:db8:abc:123::7")
+	c.handleNS(ns(other, pi41), nil, t0.Add(time.Second))
+	want(t, r, "another asker still gets its target probed", "probe 2001:db8:abc:123:41::1 on 3")
+}
+
+func TestCoreNegativeCacheEvictsOldest(t *testing.T) {
+	r := &recorder{}
+	spec := testSpec(config.VerifyProbe)
+	spec.Proxy.ProbeRetries = 1
+	c := newCore(spec, r)
+	now := t0
+	// Fill the negative cache, spreading askers and time so no bucket runs dry.
+	for i := 0; i < maxUnverified; i++ {
+		now = now.Add(10 * time.Millisecond)
+		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+		c.handleNS(ns(src, addrN(i)), nil, now)
+	}
+	now = now.Add(time.Second)
+	c.handleTimers(now) // every probe has failed
+	if n := len(c.targets); n != maxUnverified {
+		t.Fatalf("%d targets, want %d absent", n, maxUnverified)
+	}
+	r.take()
+	c.handleNS(ns(laptop, pi41), nil, now)
+	want(t, r, "a new target gets room", "probe 2001:db8:abc:123:41::1 on 3")
+	if c.stats.Evicted != 1 || c.targets[addrN(0)] != nil {
+		t.Fatalf("evicted %d; the oldest absent target still there: %v", c.stats.Evicted, c.targets[addrN(0)] != nil)
 	}
 }

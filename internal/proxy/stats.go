@@ -12,6 +12,8 @@ type Counters struct {
 	Verified uint64 `json:"verified"`
 	// Expired counts targets that stopped answering and were dropped.
 	Expired uint64 `json:"expired"`
+	// Evicted counts absent targets forgotten early to make room.
+	Evicted uint64 `json:"evicted"`
 	// Dropped counts invalid packets by reason.
 	Dropped map[string]uint64 `json:"dropped"`
 	// Ignored counts valid solicitations not answered, by reason.
