@@ -19,9 +19,9 @@ goenv_arm_cortex-a7_neon-vfpv4 = GOARCH=arm GOARM=7
 goenv_mipsel_24kc              = GOARCH=mipsle GOMIPS=softfloat
 goenv_mips_24kc                = GOARCH=mips GOMIPS=softfloat
 
-SHELL_SCRIPTS = test/demo.sh .ci/run
+SHELL_SCRIPTS = test/demo.sh .ci/run packaging/ipk.sh packaging/testdata/rc.common.shim
 
-.PHONY: all build deps test unit lint demo cross fuzz clean
+.PHONY: all build deps test unit lint demo cross ipk fuzz clean
 
 all: build
 
@@ -72,6 +72,16 @@ cross:
 		env CGO_ENABLED=0 GOOS=linux $$env $(GO) build $(GOFLAGS_BUILD) -o dist/$$a/ndproxy ./cmd/ndproxy || exit 1; \
 		printf '%-26s %s  %s bytes\n' $$a "$$env" $$(stat -c %s dist/$$a/ndproxy); \
 	done
+
+# ipk packs each binary of `cross` into dist/ndproxy_<version>_<arch>.ipk
+# for opkg (OpenWrt 24.10 and older), then checks every package it wrote.
+# Entries carry SOURCE_DATE_EPOCH, by default the commit time, so that the
+# same commit packs to the same bytes.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+ipk: cross
+	@SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) VERSION=$(VERSION) packaging/ipk.sh dist $(ARCHES)
+	@NDPROXY_IPK_DIR=$(CURDIR)/dist NDPROXY_IPK_ARCHES='$(ARCHES)' NDPROXY_IPK_EPOCH=$(SOURCE_DATE_EPOCH) \
+		$(GO) test -count=1 -run '^TestBuiltIPKs$$' ./packaging
 
 # fuzz runs every fuzz target for FUZZTIME each (the seed corpora alone run in `make test`).
 FUZZTIME ?= 60s
