@@ -110,6 +110,23 @@ func parseNS(b []byte) (solicitation, dropReason) {
 	return solicitation{Src: src, Dst: dst, Target: target}, dropNone
 }
 
+// parseNA returns the target of a Neighbor Advertisement as a raw ICMPv6
+// socket delivers it (no IPv6 header; the kernel checked the checksum, the
+// caller the hop limit), if it is valid (RFC 4861 section 7.1.2).
+func parseNA(b []byte) (netip.Addr, bool) {
+	if len(b) < nsFixedLen || b[0] != icmpTypeNA || b[1] != 0 {
+		return netip.Addr{}, false
+	}
+	if _, ok := walkOptions(b[nsFixedLen:]); !ok {
+		return netip.Addr{}, false
+	}
+	target := netip.AddrFrom16([16]byte(b[8:24]))
+	if target.IsMulticast() || target.IsUnspecified() || target.IsLoopback() {
+		return netip.Addr{}, false
+	}
+	return target, true
+}
+
 // walkOptions checks that options tile the buffer with non-zero lengths (RFC
 // 4861 section 4.6: a zero length must be discarded, and would loop a naive
 // parser forever) and reports whether a source link-layer address is present.

@@ -156,3 +156,48 @@ func FuzzParseNS(f *testing.F) {
 		}
 	})
 }
+
+func TestParseNA(t *testing.T) {
+	pkt, err := buildNA(advert{Src: routerLL, Dst: pi41, Target: pi41, Solicited: true, TLLA: routerMA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	icmp := pkt[40:]
+	if got, ok := parseNA(icmp); !ok || got != pi41 {
+		t.Fatalf("parseNA = %v, %v", got, ok)
+	}
+	code := bytes.Clone(icmp)
+	code[1] = 1
+	zeroOpt := append(bytes.Clone(icmp[:24]), 2, 0, 0, 0, 0, 0, 0, 0)
+	mcast := bytes.Clone(icmp)
+	copy(mcast[8:24], allNodes.AsSlice())
+	for name, b := range map[string][]byte{"code": code, "zero-length option": zeroOpt, "multicast target": mcast, "short": icmp[:20], "NS": nsPacket(t, routerLL, pi41, pi41, 255, nil)[40:]} {
+		if _, ok := parseNA(b); ok {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// FuzzParseNA: no input panics, and an accepted advertisement's target
+// survives a rebuild.
+func FuzzParseNA(f *testing.F) {
+	pkt, err := buildNA(advert{Src: routerLL, Dst: pi41, Target: pi41, Solicited: true, TLLA: routerMA})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pkt[40:])
+	f.Add([]byte{136, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		target, ok := parseNA(b)
+		if !ok {
+			return
+		}
+		again, err := buildNA(advert{Src: routerLL, Dst: pi41, Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := parseNA(again[40:]); !ok || got != target {
+			t.Fatalf("rebuilt target %v parsed to %v, %v", target, got, ok)
+		}
+	})
+}

@@ -172,17 +172,12 @@ func (c *icmpConn) readNA(buf []byte) (netip.Addr, int, error) {
 		if err != nil {
 			return netip.Addr{}, 0, err
 		}
-		if cm == nil || cm.HopLimit != ndpHopLimit || n < nsFixedLen || buf[1] != 0 {
+		if cm == nil || cm.HopLimit != ndpHopLimit {
 			continue
 		}
-		if _, ok := walkOptions(buf[nsFixedLen:n]); !ok {
-			continue
+		if target, ok := parseNA(buf[:n]); ok {
+			return target, cm.IfIndex, nil
 		}
-		target := netip.AddrFrom16([16]byte(buf[8:24]))
-		if target.IsMulticast() || target.IsUnspecified() {
-			continue
-		}
-		return target, cm.IfIndex, nil
 	}
 }
 
