@@ -26,8 +26,10 @@ const (
 	// debounce is how long a burst of pokes is gathered before one
 	// snapshot: a link flap is a dozen netlink messages.
 	debounce = 50 * time.Millisecond
-	// retryAfter is when a failed reconcile is tried again.
-	retryAfter = time.Second
+	// A failed reconcile is tried again after retryMin, doubling up to
+	// retryMax while it keeps failing (a route the kernel refuses must not
+	// become a busy loop).
+	retryMin, retryMax = time.Second, 30 * time.Second
 )
 
 // Daemon is the running ndproxy.
@@ -104,6 +106,7 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
+	retry := retryMin
 	for {
 		select {
 		case <-ctx.Done():
@@ -125,10 +128,13 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		case <-timer.C:
 			armed = false
 			if err := d.reconcile(ctx); err != nil {
-				d.log.Warn("reconcile failed, retrying", "err", err)
-				timer.Reset(retryAfter)
+				d.log.Warn("could not apply everything, retrying", "in", retry, "err", err)
+				timer.Reset(retry)
 				armed = true
+				retry = min(2*retry, retryMax)
+				continue
 			}
+			retry = retryMin
 		}
 	}
 }
