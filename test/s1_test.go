@@ -153,8 +153,13 @@ func (s *s1) gwDefaultRoute() error {
 // config is ndproxy's config for the island; extra lines go into the proxy
 // section.
 func (s *s1) config(extra ...string) string {
+	return islandConfig(s.sub, "probe", extra...)
+}
+
+// islandConfig is a proxy section for gw proxying prefix with verify.
+func islandConfig(prefix netip.Prefix, verify string, extra ...string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "config proxy 'island'\n\toption upstream 'wlan0'\n\tlist downstream 'eth0'\n\tlist prefix '%v'\n\toption verify 'probe'\n", s.sub)
+	fmt.Fprintf(&b, "config proxy 'island'\n\toption upstream 'wlan0'\n\tlist downstream 'eth0'\n\tlist prefix '%v'\n\toption verify '%s'\n", prefix, verify)
 	for _, e := range extra {
 		fmt.Fprintf(&b, "\t%s\n", e)
 	}
@@ -447,10 +452,7 @@ func TestS1Reload(t *testing.T) {
 	})
 	pi41, pi42 := s.pis[0], s.pis[1]
 	only41 := netip.PrefixFrom(pi41.addr, s.piBits).Masked()
-	island := func(prefix netip.Prefix, verify string) string {
-		return fmt.Sprintf("config proxy 'island'\n\toption upstream 'wlan0'\n\tlist downstream 'eth0'\n\tlist prefix '%v'\n\toption verify '%s'\n", prefix, verify)
-	}
-	d := newDaemon(t, s.gw, island(only41, "probe"))
+	d := newDaemon(t, s.gw, islandConfig(only41, "probe"))
 	d.start()
 
 	reach(t, d, s.laptop, pi41.addr, pi41.Name, 15*time.Second)
@@ -458,7 +460,7 @@ func TestS1Reload(t *testing.T) {
 	unreachable(t, s.laptop, pi42.addr, pi42.Name+" outside the configured prefix")
 
 	t.Run("bad config keeps the running one", func(t *testing.T) {
-		d.rewrite(island(s.sub, "prob"))
+		d.rewrite(islandConfig(s.sub, "prob"))
 		d.hup()
 		if err := netns.Poll(5*time.Second, func() error {
 			if !strings.Contains(d.proc.Log(), "reload failed") || !strings.Contains(d.proc.Log(), "ndproxy.island.verify") {
@@ -476,7 +478,7 @@ func TestS1Reload(t *testing.T) {
 		unreachable(t, s.laptop, pi42.addr, pi42.Name+" after a rejected reload")
 	})
 	t.Run("good config takes effect", func(t *testing.T) {
-		d.rewrite(island(s.sub, "probe"))
+		d.rewrite(islandConfig(s.sub, "probe"))
 		d.hup()
 		s.laptopReachesPis(t, d, 10*time.Second)
 	})
