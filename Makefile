@@ -7,7 +7,7 @@ GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 BIN     = bin/ndproxy
 
 # Debian packages the tests and the demo drive for real.
-DEB_PACKAGES = gcc libc6-dev iproute2 iputils-ping netcat-openbsd procps radvd ndisc6 shellcheck
+DEB_PACKAGES = gcc libc6-dev busybox iproute2 iputils-ping netcat-openbsd procps radvd ndisc6 shellcheck
 
 # OpenWrt arch = GOARCH and friends (openwrt/packages lang/golang/golang-values.mk).
 # MIPS must be softfloat: OpenWrt kernels kill hardfloat binaries.
