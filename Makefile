@@ -41,7 +41,7 @@ deps:
 # test runs everything: lint, unit tests with the race detector, fuzz seed
 # corpora, and the network-namespace scenarios (they need root and skip
 # without it, saying so).
-test: deps lint
+test: deps lint luci-test
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/test$$')
 	$(GO) test -count=1 -timeout 30m -v ./test/
 
@@ -94,3 +94,17 @@ fuzz:
 
 clean:
 	rm -rf bin dist
+
+# luci-test checks the LuCI app (luci-app/): syntax, the ACL against the views
+# and internal/daemon.UbusMethods, the .pot, and both views in headless
+# Chromium against a LuCI stand-in (screenshots in test/luci/out/).
+LUCI_DEB_PACKAGES = chromium gettext
+.PHONY: luci-test
+luci-test:
+	@missing=$$(for p in $(LUCI_DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	node --test test/luci/*.test.mjs
