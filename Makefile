@@ -7,7 +7,8 @@ GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 BIN     = bin/ndproxy
 
 # Debian packages the tests and the demo drive for real.
-DEB_PACKAGES = gcc libc6-dev busybox iproute2 iputils-ping netcat-openbsd procps radvd ndisc6 shellcheck
+DEB_PACKAGES = gcc libc6-dev busybox iproute2 iputils-ping netcat-openbsd procps radvd ndisc6 shellcheck \
+	dbus nftables iptables systemd-container lintian
 
 # OpenWrt arch = GOARCH and friends (openwrt/packages lang/golang/golang-values.mk).
 # MIPS must be softfloat: OpenWrt kernels kill hardfloat binaries.
@@ -19,7 +20,9 @@ goenv_arm_cortex-a7_neon-vfpv4 = GOARCH=arm GOARM=7
 goenv_mipsel_24kc              = GOARCH=mipsle GOMIPS=softfloat
 goenv_mips_24kc                = GOARCH=mips GOMIPS=softfloat
 
-SHELL_SCRIPTS = test/demo.sh .ci/run packaging/ipk.sh packaging/testdata/rc.common.shim
+SHELL_SCRIPTS = test/demo.sh .ci/run packaging/ipk.sh packaging/testdata/rc.common.shim \
+	packaging/deb/deb.sh packaging/deb/install.sh packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm \
+	packaging/deb/testdata/container.sh
 
 .PHONY: all build deps test unit lint demo cross ipk fuzz clean
 
@@ -69,12 +72,13 @@ cross:
 		mipsel_24kc) env='$(goenv_mipsel_24kc)';; \
 		mips_24kc) env='$(goenv_mips_24kc)';; \
 		esac; \
-		env CGO_ENABLED=0 GOOS=linux $$env $(GO) build $(GOFLAGS_BUILD) -o dist/$$a/ndproxy ./cmd/ndproxy || exit 1; \
+		env CGO_ENABLED=0 GOOS=linux $$env $(GO) build -tags openwrt $(GOFLAGS_BUILD) -o dist/$$a/ndproxy ./cmd/ndproxy || exit 1; \
 		printf '%-26s %s  %s bytes\n' $$a "$$env" $$(stat -c %s dist/$$a/ndproxy); \
 	done
 
 # ipk packs each binary of `cross` into dist/ndproxy_<version>_<arch>.ipk
-# for opkg (OpenWrt 24.10 and older), then checks every package it wrote.
+# and luci-app/ into dist/luci-app-ndproxy_<version>_all.ipk, for opkg
+# (OpenWrt 24.10 and older), then checks every package it wrote.
 # Entries carry SOURCE_DATE_EPOCH, by default the commit time, so that the
 # same commit packs to the same bytes.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
@@ -94,6 +98,37 @@ fuzz:
 
 clean:
 	rm -rf bin dist
+
+# install puts the plain Linux service in place (packaging/deb/install.sh):
+# $(PREFIX)/sbin/ndproxy, the systemd unit, the D-Bus policy, and
+# /etc/config/ndproxy unless it exists. DESTDIR stages it elsewhere. Then:
+# systemctl daemon-reload; systemctl enable --now ndproxy (docs/linux.md).
+PREFIX ?= /usr
+.PHONY: install deb
+install: build
+	@DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' packaging/deb/install.sh $(BIN)
+	@echo "installed under $(DESTDIR)$(PREFIX); now: systemctl daemon-reload && systemctl enable --now ndproxy"
+
+# deb builds dist/ndproxy_<version>_<debarch>.deb for each of DEB_ARCHES
+# (default: this machine's; Raspberry Pi OS is armhf or arm64), then checks
+# every package it wrote (TestBuiltDebs). armhf is built for ARMv6, which
+# Raspberry Pi OS's armhf is, so that it also runs on a Pi Zero or 1.
+DEB_ARCHES ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+deb:
+	@for a in $(DEB_ARCHES); do \
+		case $$a in \
+		amd64) env='GOARCH=amd64 GOAMD64=v1';; \
+		arm64) env='GOARCH=arm64';; \
+		armhf) env='GOARCH=arm GOARM=6';; \
+		i386) env='GOARCH=386';; \
+		riscv64) env='GOARCH=riscv64';; \
+		*) echo "deb: no Go target for Debian architecture $$a" >&2; exit 1;; \
+		esac; \
+		env CGO_ENABLED=0 GOOS=linux $$env $(GO) build $(GOFLAGS_BUILD) -o dist/deb/$$a/ndproxy ./cmd/ndproxy || exit 1; \
+	done
+	@SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) VERSION=$(VERSION) packaging/deb/deb.sh dist $(DEB_ARCHES)
+	@NDPROXY_DEB_DIR=$(CURDIR)/dist NDPROXY_DEB_ARCHES='$(DEB_ARCHES)' \
+		$(GO) test -count=1 -run '^TestBuiltDebs$$' ./packaging/deb
 
 # luci-test checks the LuCI app (luci-app/): syntax, the ACL against the views
 # and internal/daemon.UbusMethods, the .pot, and both views in headless

@@ -4,6 +4,7 @@ go 1.22
 
 require (
 	github.com/digineo/go-uci v0.0.0-20210918132103-37c7b10c14fa
+	github.com/godbus/dbus/v5 v5.2.2
 	github.com/google/go-cmp v0.6.0
 	github.com/mdlayher/ndp v1.1.0
 	github.com/vishvananda/netlink v1.3.1

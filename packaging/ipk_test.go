@@ -183,7 +183,8 @@ func TestIPK(t *testing.T) {
 }
 
 // TestBuiltIPKs checks the packages `make ipk` wrote: it sets
-// NDPROXY_IPK_DIR to the directory and NDPROXY_IPK_ARCHES to the list.
+// NDPROXY_IPK_DIR to the directory and NDPROXY_IPK_ARCHES to the list. The
+// LuCI app's package is checked as well.
 func TestBuiltIPKs(t *testing.T) {
 	dir := os.Getenv("NDPROXY_IPK_DIR")
 	if dir == "" {
@@ -203,6 +204,13 @@ func TestBuiltIPKs(t *testing.T) {
 			checkIPK(t, found[0], arch, e)
 		})
 	}
+	t.Run("luci-app-ndproxy", func(t *testing.T) {
+		found, _ := filepath.Glob(filepath.Join(dir, "luci-app-ndproxy_*_all.ipk"))
+		if len(found) != 1 {
+			t.Fatalf("want one luci-app-ndproxy_*_all.ipk in %s, found %q", dir, found)
+		}
+		checkLuciIPK(t, found[0], "..", e)
+	})
 }
 
 func sha256File(t *testing.T, path string) [32]byte {
@@ -304,7 +312,7 @@ func checkIPK(t *testing.T, ipk, arch string, epoch int64) {
 		t.Errorf("control Description = %q", pkg["Description"])
 	}
 	for _, script := range []string{"postinst", "prerm"} {
-		checkMaintainerScript(t, filepath.Join(ctl, script))
+		checkMaintainerScript(t, "ndproxy", filepath.Join(ctl, script))
 	}
 }
 
@@ -518,11 +526,12 @@ func checkMIPSSoftFloat(t *testing.T, f *elf.File, arch string) {
 	}
 }
 
-// checkMaintainerScript runs an opkg maintainer script in a fake install
-// root whose lib/functions.sh stands in for OpenWrt's: it records how
-// default_postinst or default_prerm is called. Run by each shell OpenWrt's
-// could be (busybox ash) or that is close to it (dash).
-func checkMaintainerScript(t *testing.T, script string) {
+// checkMaintainerScript runs package pkg's standard opkg maintainer script
+// (postinst or prerm) in a fake install root whose lib/functions.sh stands
+// in for OpenWrt's: it records how default_postinst or default_prerm is
+// called. Run by each shell OpenWrt's could be (busybox ash) or that is
+// close to it (dash).
+func checkMaintainerScript(t *testing.T, pkg, script string) {
 	t.Helper()
 	name := filepath.Base(script)
 	body, err := os.ReadFile(script)
@@ -536,7 +545,7 @@ func checkMaintainerScript(t *testing.T, script string) {
 			t.Fatal(err)
 		}
 		// opkg runs the copy in its info directory, as <package>.<script>.
-		installed := filepath.Join(info, "ndproxy."+name)
+		installed := filepath.Join(info, pkg+"."+name)
 		if err := os.WriteFile(installed, body, 0o755); err != nil {
 			t.Fatal(err)
 		}

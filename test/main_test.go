@@ -112,7 +112,7 @@ func newDaemon(t *testing.T, h *netns.Host, sections string) *daemon {
 		}
 		os.Remove(d.sock)
 	})
-	if out, err := h.Run(d.bin, "check", "-c", d.conf); err != nil {
+	if out, err := h.Run(d.bin, "check", "--config-only", "-c", d.conf); err != nil {
 		t.Fatalf("ndproxy check rejects the test's config: %v\n%s", err, sections)
 	} else {
 		t.Logf("ndproxy check: %s", out)

@@ -17,6 +17,7 @@ import (
 	"github.com/ndproxy/ndproxy/internal/config"
 	"github.com/ndproxy/ndproxy/internal/control"
 	"github.com/ndproxy/ndproxy/internal/daemon"
+	"github.com/ndproxy/ndproxy/internal/diagnose"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -26,7 +27,7 @@ const usage = `usage: ndproxy <command> [flags]
 
 commands:
   run     [-c FILE]                 run the daemon in the foreground
-  check   [-c FILE]                 validate a configuration file
+  check   [-c FILE] [-v] [--config-only]  validate a configuration file, then this host against it
   status  [-c FILE | -s SOCKET] [--json]  show what the running daemon proxies
   reload  [-c FILE | -s SOCKET]     make the running daemon re-read its configuration
   version                           print the version
@@ -108,6 +109,8 @@ func run(args []string) error {
 
 func check(args []string, out io.Writer) error {
 	fs, path := flags("check")
+	verbose := fs.Bool("v", false, "also print the checks that passed")
+	configOnly := fs.Bool("config-only", false, "validate the file only, do not look at this host")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,6 +119,17 @@ func check(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "%s: ok, %d proxy section(s) enabled\n", *path, len(cfg.Proxies))
+	if *configOnly {
+		return nil
+	}
+	snap, err := diagnose.Gather(context.Background(), cfg)
+	if err != nil {
+		return fmt.Errorf("reading this host's network state: %w", err)
+	}
+	if n := diagnose.Write(out, diagnose.Check(*path, cfg, snap), *verbose); n > 0 {
+		return fmt.Errorf("%d problem(s) found", n)
+	}
+	fmt.Fprintln(out, "no problems found")
 	return nil
 }
 

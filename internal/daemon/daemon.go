@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/ndproxy/ndproxy/internal/netmon"
 	"github.com/ndproxy/ndproxy/internal/plan"
 	"github.com/ndproxy/ndproxy/internal/proxy"
+	"github.com/ndproxy/ndproxy/internal/sdnotify"
 	"github.com/ndproxy/ndproxy/internal/world"
 )
 
@@ -40,6 +42,9 @@ type Daemon struct {
 	sys    *kernel.Sysctls
 	routes kernel.Routes
 	pokeCh chan struct{}
+	// notify tells systemd about readiness, reloads and stopping; it does
+	// nothing outside systemd.
+	notify *sdnotify.Notifier
 
 	// mu protects the fields below: the run loop writes them, the control
 	// socket reads them.
@@ -71,8 +76,9 @@ func New(path string, cfg *config.Config, log *slog.Logger, level *slog.LevelVar
 		cfg:     cfg,
 		log:     log,
 		level:   level,
-		sys:     kernel.NewSysctls(kernel.SysctlRoot),
+		sys:     kernel.NewSysctls(kernel.SysctlRoot, statePath(cfg.Global.Socket)),
 		pokeCh:  make(chan struct{}, 1),
+		notify:  sdnotify.NotifierFromEnv(),
 		engines: map[string]*running{},
 		waiting: map[string]string{},
 	}
@@ -101,12 +107,14 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 	}()
 	defer func() { stopMon(); <-monDone }()
 	go d.runUbus(monCtx)
+	go d.runDBus(monCtx)
 
 	d.log.Info("ndproxy started", "config", d.path, "proxies", len(d.cfg.Proxies))
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
 	retry := retryMin
+	ready := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,7 +125,7 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 				return err
 			}
 		case <-hup:
-			if err := d.Reload(); err != nil {
+			if err := d.reloadNotifying(); err != nil {
 				d.log.Error("reload failed, keeping the running configuration", "err", err)
 			}
 		case <-d.pokeCh:
@@ -127,7 +135,15 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 			}
 		case <-timer.C:
 			armed = false
-			if err := d.reconcile(ctx); err != nil {
+			err := d.reconcile(ctx)
+			if !ready {
+				// Ready once the first plan is applied, as far as it
+				// could be: `systemctl start` returns when `ndproxy
+				// status` has something to say.
+				ready = true
+				d.sdNotify(sdnotify.Ready, "STATUS=running")
+			}
+			if err != nil {
 				d.log.Warn("could not apply everything, retrying", "in", retry, "err", err)
 				timer.Reset(retry)
 				armed = true
@@ -157,6 +173,21 @@ func (d *Daemon) Reload() error {
 	d.log.Info("configuration reloaded", "proxies", len(cfg.Proxies))
 	d.poke()
 	return nil
+}
+
+// reloadNotifying is Reload as systemd sees it: RELOADING=1, then READY=1
+// whatever the outcome, since the daemon goes on running either way.
+func (d *Daemon) reloadNotifying() error {
+	d.sdNotify(sdnotify.Reloading())
+	err := d.Reload()
+	d.sdNotify(sdnotify.Ready)
+	return err
+}
+
+func (d *Daemon) sdNotify(state ...string) {
+	if err := d.notify.Notify(state...); err != nil {
+		d.log.Warn("cannot notify systemd", "err", err)
+	}
 }
 
 // reconcile takes a snapshot, plans and applies the difference.
@@ -283,6 +314,7 @@ func (d *Daemon) onTargetChange(p config.Proxy) func(*plan.Target) {
 // shutdown stops the engines, removes ndproxy's routes and restores the
 // sysctls it changed, in the reverse order of setting them up.
 func (d *Daemon) shutdown() error {
+	d.sdNotify(sdnotify.Stopping)
 	d.mu.Lock()
 	for name := range d.engines {
 		d.stopLocked(name)
@@ -363,6 +395,12 @@ func (d *Daemon) Status() control.Status {
 		st.Proxies = append(st.Proxies, ps)
 	}
 	return st
+}
+
+// statePath is where the original sysctl values are kept while ndproxy runs:
+// beside the control socket, on the same tmpfs, named after it.
+func statePath(socket string) string {
+	return strings.TrimSuffix(socket, ".sock") + ".sysctls"
 }
 
 // Level maps a configured log_level to slog's.

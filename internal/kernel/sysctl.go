@@ -3,6 +3,7 @@
 package kernel
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,6 +27,10 @@ func IPv6Conf(iface, key string) string {
 // changed it, so that Restore can put the host back as it found it.
 type Sysctls struct {
 	root string
+	// state is a file that keeps the original values across a crash, so
+	// that the next run restores them rather than taking ndproxy's own
+	// values for the host's; empty for none.
+	state string
 
 	mu sync.Mutex
 	// changed lists the keys in the order they were first changed; restoring
@@ -37,8 +42,47 @@ type Sysctls struct {
 
 type sysctlChange struct{ key, orig, set string }
 
-// NewSysctls returns a Sysctls working under root (SysctlRoot outside tests).
-func NewSysctls(root string) *Sysctls { return &Sysctls{root: root} }
+// NewSysctls returns a Sysctls working under root (SysctlRoot outside tests),
+// keeping the original values in the file state (on a tmpfs such as /run: a
+// reboot resets the sysctls too). A state file left by a run that crashed is
+// taken over: its originals are what Restore puts back.
+func NewSysctls(root, state string) *Sysctls {
+	s := &Sysctls{root: root, state: state}
+	if state == "" {
+		return s
+	}
+	b, err := os.ReadFile(state)
+	if err != nil {
+		return s
+	}
+	var saved []SysctlChange
+	if json.Unmarshal(b, &saved) == nil {
+		for _, c := range saved {
+			s.changed = append(s.changed, sysctlChange{key: c.Key, orig: c.Original, set: c.Set})
+		}
+	}
+	return s
+}
+
+// saveLocked writes the changes to the state file; s.mu is held.
+func (s *Sysctls) saveLocked() error {
+	if s.state == "" {
+		return nil
+	}
+	out := make([]SysctlChange, len(s.changed))
+	for i, c := range s.changed {
+		out[i] = SysctlChange{Key: c.key, Original: c.orig, Set: c.set}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	tmp := s.state + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("save sysctl originals: %w", err)
+	}
+	return os.Rename(tmp, s.state)
+}
 
 // Read returns the value of key, without the trailing newline.
 func (s *Sysctls) Read(key string) (string, error) {
@@ -67,11 +111,11 @@ func (s *Sysctls) Set(key, value string) error {
 	for i := range s.changed {
 		if s.changed[i].key == key {
 			s.changed[i].set = value
-			return nil
+			return s.saveLocked()
 		}
 	}
 	s.changed = append(s.changed, sysctlChange{key: key, orig: cur, set: value})
-	return nil
+	return s.saveLocked()
 }
 
 // Owned returns the keys ndproxy changed with their original and current
@@ -118,5 +162,10 @@ func (s *Sysctls) Restore() error {
 		}
 	}
 	s.changed = nil
+	if s.state != "" {
+		if err := os.Remove(s.state); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }

@@ -24,7 +24,7 @@ func TestSysctlsRestoreInReverseOrder(t *testing.T) {
 	writeKey(t, root, ra, "1")
 	writeKey(t, root, fwd, "0")
 
-	s := NewSysctls(root)
+	s := NewSysctls(root, "")
 	for _, kv := range [][2]string{{ra, "2"}, {fwd, "1"}, {fwd, "1"}} {
 		if err := s.Set(kv[0], kv[1]); err != nil {
 			t.Fatal(err)
@@ -51,7 +51,7 @@ func TestSysctlsRestoreLeavesForeignChanges(t *testing.T) {
 	writeKey(t, root, fwd, "0")
 	writeKey(t, root, gone, "1")
 
-	s := NewSysctls(root)
+	s := NewSysctls(root, "")
 	if err := s.Set(fwd, "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -68,5 +68,32 @@ func TestSysctlsRestoreLeavesForeignChanges(t *testing.T) {
 	}
 	if got, _ := s.Read(fwd); got != "2" {
 		t.Errorf("forwarding = %q, want the foreign value 2 kept", got)
+	}
+}
+
+func TestSysctlsSurviveACrash(t *testing.T) {
+	root := t.TempDir()
+	state := filepath.Join(t.TempDir(), "ndproxy.sysctls")
+	fwd := IPv6Conf("all", "forwarding")
+	writeKey(t, root, fwd, "0")
+
+	crashed := NewSysctls(root, state)
+	if err := crashed.Set(fwd, "1"); err != nil {
+		t.Fatal(err)
+	}
+	// The process dies here, forwarding on. The next run sees forwarding=1
+	// and must still restore the host's 0.
+	next := NewSysctls(root, state)
+	if err := next.Set(fwd, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := next.Read(fwd); got != "0" {
+		t.Fatalf("forwarding = %s after restore, want the original 0", got)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Fatalf("state file left after a clean restore: %v", err)
 	}
 }
