@@ -240,19 +240,7 @@ func checkIPK(t *testing.T, ipk, arch string, epoch int64) {
 	}
 	version := strings.TrimSuffix(strings.TrimPrefix(base, "ndproxy_"), "_"+arch+".ipk")
 
-	// The outer container: gzip'd tar, three members in ipkg-build's order.
-	run(t, "gzip", "-t", ipk)
-	if got, want := run(t, "tar", "-tzf", ipk), "./debian-binary\n./data.tar.gz\n./control.tar.gz\n"; got != want {
-		t.Errorf("tar -tzf: members\n%s\nwant\n%s", got, want)
-	}
-	outer := t.TempDir()
-	run(t, "tar", "-xzf", ipk, "-C", outer)
-	checkTar(t, ipk, epoch, []entry{
-		{"./debian-binary", 0o644}, {"./data.tar.gz", 0o644}, {"./control.tar.gz", 0o644},
-	})
-	if b, _ := os.ReadFile(filepath.Join(outer, "debian-binary")); string(b) != "2.0\n" {
-		t.Errorf("debian-binary is %q, want %q", b, "2.0\n")
-	}
+	outer := checkOuter(t, ipk, epoch)
 
 	// The data.
 	dataTar := filepath.Join(outer, "data.tar.gz")
@@ -652,4 +640,23 @@ func TestIPKVersion(t *testing.T) {
 			t.Errorf("VERSION=%s: version %s, want %s", tc.describe, got, tc.want)
 		}
 	}
+}
+
+// checkOuter checks an ipk's outer container, a gzip'd tar of three members
+// in ipkg-build's order, and returns the directory it was unpacked in.
+func checkOuter(t *testing.T, ipk string, epoch int64) string {
+	t.Helper()
+	run(t, "gzip", "-t", ipk)
+	if got, want := run(t, "tar", "-tzf", ipk), "./debian-binary\n./data.tar.gz\n./control.tar.gz\n"; got != want {
+		t.Errorf("tar -tzf: members\n%s\nwant\n%s", got, want)
+	}
+	outer := t.TempDir()
+	run(t, "tar", "-xzf", ipk, "-C", outer)
+	checkTar(t, ipk, epoch, []entry{
+		{"./debian-binary", 0o644}, {"./data.tar.gz", 0o644}, {"./control.tar.gz", 0o644},
+	})
+	if b, _ := os.ReadFile(filepath.Join(outer, "debian-binary")); string(b) != "2.0\n" {
+		t.Errorf("debian-binary is %q, want %q", b, "2.0\n")
+	}
+	return outer
 }

@@ -300,19 +300,7 @@ func checkLuciIPK(t *testing.T, ipk, top string, epoch int64) {
 	}
 	version := strings.TrimSuffix(strings.TrimPrefix(base, luciPkg+"_"), "_all.ipk")
 
-	// The outer container, as for ndproxy's packages.
-	run(t, "gzip", "-t", ipk)
-	if got, want := run(t, "tar", "-tzf", ipk), "./debian-binary\n./data.tar.gz\n./control.tar.gz\n"; got != want {
-		t.Errorf("tar -tzf: members\n%s\nwant\n%s", got, want)
-	}
-	outer := t.TempDir()
-	run(t, "tar", "-xzf", ipk, "-C", outer)
-	checkTar(t, ipk, epoch, []entry{
-		{"./debian-binary", 0o644}, {"./data.tar.gz", 0o644}, {"./control.tar.gz", 0o644},
-	})
-	if b, _ := os.ReadFile(filepath.Join(outer, "debian-binary")); string(b) != "2.0\n" {
-		t.Errorf("debian-binary is %q, want %q", b, "2.0\n")
-	}
+	outer := checkOuter(t, ipk, epoch)
 
 	// The data: luci-app's files where luci.mk puts them, byte for byte.
 	dataTar := filepath.Join(outer, "data.tar.gz")
