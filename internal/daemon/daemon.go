@@ -40,7 +40,7 @@ type Daemon struct {
 	log    *slog.Logger
 	level  *slog.LevelVar
 	sys    *kernel.Sysctls
-	routes kernel.Routes
+	routes *kernel.Routes
 	pokeCh chan struct{}
 	// notify tells systemd about readiness, reloads and stopping; it does
 	// nothing outside systemd.
@@ -79,6 +79,7 @@ func New(path string, cfg *config.Config, log *slog.Logger, level *slog.LevelVar
 		sys:     kernel.NewSysctls(kernel.SysctlRoot, statePath(cfg.Global.Socket)),
 		pokeCh:  make(chan struct{}, 1),
 		notify:  sdnotify.NotifierFromEnv(),
+		routes:  new(kernel.Routes),
 		engines: map[string]*running{},
 		waiting: map[string]string{},
 	}
@@ -333,6 +334,7 @@ func (d *Daemon) shutdown() error {
 	if err := d.sys.Restore(); err != nil {
 		errs = append(errs, err)
 	}
+	d.routes.Close()
 	err = errors.Join(errs...)
 	if err != nil {
 		d.log.Error("cleanup incomplete", "err", err)

@@ -120,7 +120,7 @@ func (m *Monitor) subscribe(ctx context.Context, poke func()) error {
 }
 
 // Snapshot reads the complete state the planner needs.
-func Snapshot(sys *kernel.Sysctls, routes kernel.Routes) (*world.World, error) {
+func Snapshot(sys *kernel.Sysctls, routes *kernel.Routes) (*world.World, error) {
 	w := &world.World{Sysctls: map[string]string{}}
 
 	links, err := netlink.LinkList()

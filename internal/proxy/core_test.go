@@ -305,3 +305,25 @@ func TestCoreNegativeCacheEvictsOldest(t *testing.T) {
 		t.Fatalf("evicted %d; the oldest absent target still there: %v", c.stats.Evicted, c.targets[addrN(0)] != nil)
 	}
 }
+
+func TestAnswerSet(t *testing.T) {
+	local := netip.MustParseAddr("2001:db8:abc:123:40::1")
+	prefixes := []netip.Prefix{netip.MustParsePrefix("2001:db8:abc:123:40::/76")}
+	verified := &answerSet{targets: map[netip.Addr]bool{pi41: true}, prefixes: prefixes, local: map[netip.Addr]bool{local: true}}
+	static := &answerSet{static: true, prefixes: prefixes, local: map[netip.Addr]bool{local: true}}
+	for _, tt := range []struct {
+		set    *answerSet
+		target netip.Addr
+		want   bool
+	}{
+		{verified, pi41, true},
+		{verified, ghost, false}, // in the prefix, not verified: the run loop decides
+		{static, ghost, true},
+		{static, local, false}, // the kernel answers for the host's own
+		{static, outside, false},
+	} {
+		if got := tt.set.answers(tt.target); got != tt.want {
+			t.Errorf("static=%v answers(%s) = %v, want %v", tt.set.static, tt.target, got, tt.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ndproxy/ndproxy/internal/config"
 	"github.com/ndproxy/ndproxy/internal/plan"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -25,6 +26,15 @@ type Engine struct {
 	icmp     *icmpConn
 	// closing is set before the sockets are closed under the readers.
 	closing atomic.Bool
+	// na holds what every advertisement of this engine carries; it is part
+	// of the engine's Identity, so it never changes.
+	na advert
+	// answers is what the reader answers for at once, without a trip
+	// through the run loop: verified targets, or a static section's
+	// prefixes. The run loop publishes a new set whenever that changes.
+	answers atomic.Pointer[answerSet]
+	// fastReceived and fastAnswered count what the reader answered itself.
+	fastReceived, fastAnswered atomic.Uint64
 
 	updates chan plan.Engine
 	nsCh    chan nsEvent
@@ -84,8 +94,54 @@ func Start(spec plan.Engine, log *slog.Logger, onChange func(added *plan.Target)
 		naCh:   make(chan naEvent, 256),
 		groups: map[netip.Addr]int{},
 	}
+	e.na = advert{
+		Src:      spec.Source,
+		Router:   spec.Proxy.Router,
+		Override: spec.Proxy.Override,
+		TLLA:     spec.Upstream.HardwareAddr,
+	}
 	e.core = newCore(spec, e)
+	e.publishLocked()
 	return e, nil
+}
+
+// answerSet is an immutable view of what to answer for.
+type answerSet struct {
+	targets map[netip.Addr]bool
+	// static sections answer for everything inside prefixes but local.
+	static   bool
+	prefixes []netip.Prefix
+	local    map[netip.Addr]bool
+}
+
+func (a *answerSet) answers(target netip.Addr) bool {
+	if a.targets[target] {
+		return true
+	}
+	if !a.static || a.local[target] {
+		return false
+	}
+	for _, p := range a.prefixes {
+		if p.Contains(target) {
+			return true
+		}
+	}
+	return false
+}
+
+// publishLocked gives the reader the current answer set; e.mu is held.
+func (e *Engine) publishLocked() {
+	c := e.core
+	a := &answerSet{
+		targets:  make(map[netip.Addr]bool, c.nValid),
+		static:   c.spec.Proxy.Verify == config.VerifyStatic,
+		prefixes: c.spec.Prefixes,
+		local:    c.local,
+	}
+	for _, t := range c.valid() {
+		a.targets[t.Addr] = true
+	}
+	e.answers.Store(a)
 }
 
 // Update hands the engine a newer spec of the same Identity.
@@ -130,6 +186,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case spec := <-e.updates:
 			e.mu.Lock()
 			e.core.update(spec, time.Now())
+			e.publishLocked() // local addresses may have changed
 			e.mu.Unlock()
 		case ev := <-e.nsCh:
 			e.mu.Lock()
@@ -164,6 +221,15 @@ func (e *Engine) readNS() {
 			e.countDrop(string(why))
 			continue
 		}
+		if e.answers.Load().answers(ns.Target) {
+			// The hot path: a known target is answered here, so that
+			// neither the run loop nor a flood queued before it delays
+			// the answer.
+			e.fastReceived.Add(1)
+			e.sendNA(requester{Src: ns.Src, MAC: mac}, ns.Target)
+			e.fastAnswered.Add(1)
+			continue
+		}
 		select {
 		case e.nsCh <- nsEvent{ns: ns, mac: mac}:
 		default:
@@ -195,19 +261,12 @@ func (e *Engine) countDrop(why string) {
 	e.mu.Unlock()
 }
 
-// The effects of the core; called with e.mu held.
+// The effects of the core; called with e.mu held, except sendNA, which the
+// reader also calls and which touches only what never changes.
 
 func (e *Engine) sendNA(r requester, target netip.Addr) {
-	spec := &e.core.spec
-	a := advert{
-		Src:       spec.Source,
-		Dst:       r.Src,
-		Target:    target,
-		Router:    spec.Proxy.Router,
-		Solicited: true,
-		Override:  spec.Proxy.Override,
-		TLLA:      spec.Upstream.HardwareAddr,
-	}
+	a := e.na
+	a.Dst, a.Target, a.Solicited = r.Src, target, true
 	mac := r.MAC
 	if !r.Src.IsValid() || r.Src.IsUnspecified() {
 		// Defending against DAD: tell all nodes, unsolicited (RFC 4861
@@ -287,6 +346,7 @@ func (e *Engine) lookupRoute(target netip.Addr) (int, bool, bool) {
 }
 
 func (e *Engine) verified(added *plan.Target) {
+	e.publishLocked()
 	if added != nil {
 		e.log.Info("target verified", "target", added.Addr, "link", added.LinkIndex)
 	}
@@ -327,7 +387,10 @@ func (e *Engine) Status() ([]TargetStatus, Counters) {
 		ts.AgeSeconds = ts.Age.Round(100 * time.Millisecond).Seconds()
 		out = append(out, ts)
 	}
-	return out, e.core.stats.clone()
+	stats := e.core.stats.clone()
+	stats.Received += e.fastReceived.Load()
+	stats.Answered += e.fastAnswered.Load()
+	return out, stats
 }
 
 func linkNames(spec plan.Engine) []string {
