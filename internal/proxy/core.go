@@ -164,7 +164,7 @@ func (c *core) handleNS(ns solicitation, mac net.HardwareAddr, now time.Time) {
 			c.stats.Ignored["table_full"]++
 			return
 		}
-		if !c.budget.allow(ns.Src, now) {
+		if !c.budget.allow(ns.Src, ns.Target, now) {
 			c.stats.Ignored["rate_limited"]++
 			return
 		}

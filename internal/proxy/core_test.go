@@ -327,3 +327,27 @@ func TestAnswerSet(t *testing.T) {
 		}
 	}
 }
+
+func TestCoreAskedAgainDuringAFlood(t *testing.T) {
+	r := &recorder{}
+	c := newCore(testSpec(config.VerifyProbe), r)
+	router := netip.MustParseAddr("fe80::1")
+	// The upstream router asks for scanned addresses until the budget is spent.
+	now := t0
+	for i := 0; i < 1000; i++ {
+		c.handleNS(ns(router, addrN(i)), nil, now)
+	}
+	r.take()
+	c.handleNS(ns(router, pi41), nil, now)
+	want(t, r, "a new host asked for once during the flood is turned away")
+	// The router retransmits a second later, the flood still on.
+	now = now.Add(time.Second)
+	for i := 1000; i < 2000; i++ {
+		c.handleNS(ns(router, addrN(i)), nil, now)
+	}
+	r.take()
+	c.handleNS(ns(router, pi41), nil, now)
+	want(t, r, "asked again, it is probed", "probe 2001:db8:abc:123:41::1 on 3")
+	c.handleNA(pi41, 3, now.Add(time.Millisecond))
+	want(t, r, "and answered", "join 2001:db8:abc:123:41::1", "verified 2001:db8:abc:123:41::1 on 3", "na 2001:db8:abc:123:41::1 to fe80::1")
+}

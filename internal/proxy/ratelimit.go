@@ -41,6 +41,14 @@ func (b *bucket) take(now time.Time) bool {
 type probeBudget struct {
 	global  bucket
 	sources map[netip.Addr]*bucket
+	// turnedAway remembers targets refused a probe; a second solicitation
+	// for one of them is paid from retried. A scan or flood asks for each
+	// address once, while a router whose first solicitation went unanswered
+	// asks again a second later (RFC 4861 section 7.2.2,
+	// MAX_MULTICAST_SOLICIT 3): so a real new host still gets verified while
+	// the budget for first asks is spent.
+	turnedAway recent
+	retried    bucket
 }
 
 const (
@@ -51,16 +59,36 @@ const (
 	// maxSources bounds the per-asker buckets; past it they are forgotten
 	// and start afresh, the global bucket still bounding the total.
 	maxSources = 4096
+	// Targets asked for again after being turned away: per second, burst;
+	// and how many turned-away targets are remembered.
+	retryRate, retryBurst = 20, 20
+	maxTurnedAway         = 4096
 )
 
 func newProbeBudget() probeBudget {
-	return probeBudget{global: newBucket(probeRate, probeBurst), sources: map[netip.Addr]*bucket{}}
+	return probeBudget{
+		global:     newBucket(probeRate, probeBurst),
+		sources:    map[netip.Addr]*bucket{},
+		turnedAway: newRecent(maxTurnedAway),
+		retried:    newBucket(retryRate, retryBurst),
+	}
 }
 
 // allow reports whether src may have one more target probed. The asker's
 // bucket is checked first, so that one noisy asker does not drain the global
 // bucket for everyone else.
-func (p *probeBudget) allow(src netip.Addr, now time.Time) bool {
+func (p *probeBudget) allow(src, target netip.Addr, now time.Time) bool {
+	if p.allowFirst(src, now) {
+		return true
+	}
+	if p.turnedAway.has(target) {
+		return p.retried.take(now)
+	}
+	p.turnedAway.add(target)
+	return false
+}
+
+func (p *probeBudget) allowFirst(src netip.Addr, now time.Time) bool {
 	b := p.sources[src]
 	if b == nil {
 		if len(p.sources) >= maxSources {
@@ -71,4 +99,29 @@ func (p *probeBudget) allow(src netip.Addr, now time.Time) bool {
 		p.sources[src] = b
 	}
 	return b.take(now) && p.global.take(now)
+}
+
+// recent is a set of the last n addresses added.
+type recent struct {
+	set  map[netip.Addr]bool
+	ring []netip.Addr
+	next int
+}
+
+func newRecent(n int) recent {
+	return recent{set: make(map[netip.Addr]bool, n), ring: make([]netip.Addr, n)}
+}
+
+func (r *recent) has(a netip.Addr) bool { return r.set[a] }
+
+func (r *recent) add(a netip.Addr) {
+	if r.set[a] {
+		return
+	}
+	if old := r.ring[r.next]; old.IsValid() {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = a
+	r.set[a] = true
+	r.next = (r.next + 1) % len(r.ring)
 }
