@@ -279,11 +279,11 @@ func (c *core) setValid(t *target, link int, how Source, now time.Time) {
 	t.state, t.link, t.learned, t.checked, t.tries = stateValid, link, how, now, 0
 	if fresh {
 		t.since = now
-		c.fx.join(t.addr)
 	}
 	c.schedule(t, now.Add(c.spec.Proxy.ValidTTL))
 	// The route goes in before the answer: the asker's queued packet
-	// follows the advertisement within microseconds.
+	// follows the advertisement within microseconds. Joining the group
+	// (an MLD report) can wait until the asker has its answer.
 	if fresh || moved {
 		c.fx.verified(&plan.Target{Proxy: c.spec.Proxy.Name, Addr: t.addr, LinkIndex: link})
 	}
@@ -291,6 +291,9 @@ func (c *core) setValid(t *target, link int, how Source, now time.Time) {
 		c.answer(r, t.addr)
 	}
 	t.pending = nil
+	if fresh {
+		c.fx.join(t.addr)
+	}
 }
 
 func (c *core) setAbsent(t *target, now time.Time) {

@@ -88,7 +88,7 @@ func TestCoreProbeVerifyAnswerRefresh(t *testing.T) {
 	want(t, r, "an NA on the upstream does not verify")
 	c.handleNA(pi41, 3, t0.Add(2*time.Millisecond))
 	want(t, r, "NA verifies, answers the waiting asker once, joins the group",
-		"join 2001:db8:abc:123:41::1", "verified 2001:db8:abc:123:41::1 on 3", "na 2001:db8:abc:123:41::1 to 2001:db8:abc:123::99")
+		"verified 2001:db8:abc:123:41::1 on 3", "na 2001:db8:abc:123:41::1 to 2001:db8:abc:123::99", "join 2001:db8:abc:123:41::1")
 
 	c.handleNS(solicitation{Src: routerLL, Dst: pi41, Target: pi41}, nil, t0.Add(time.Second))
 	want(t, r, "unicast NUD answered from the cache", "na 2001:db8:abc:123:41::1 to fe80::1")
@@ -192,7 +192,7 @@ func TestCoreAutoUsesTheRoutingTable(t *testing.T) {
 	c.handleNS(ns(laptop, ghost), nil, t0)
 	want(t, r, "auto",
 		"probe 2001:db8:abc:123:41::1 on 3",
-		"join 2001:db8:abc:123:42::1", "verified 2001:db8:abc:123:42::1 on 7", "na 2001:db8:abc:123:42::1 to 2001:db8:abc:123::99")
+		"verified 2001:db8:abc:123:42::1 on 7", "na 2001:db8:abc:123:42::1 to 2001:db8:abc:123::99", "join 2001:db8:abc:123:42::1")
 }
 
 func TestCoreHints(t *testing.T) {
@@ -206,7 +206,7 @@ func TestCoreHints(t *testing.T) {
 	c.update(spec, t0.Add(time.Millisecond))
 	want(t, r, "known hints are not acted on twice")
 	c.handleNA(pi41, 3, t0.Add(2*time.Millisecond))
-	want(t, r, "the probe verifies", "join 2001:db8:abc:123:41::1", "verified 2001:db8:abc:123:41::1 on 3")
+	want(t, r, "the probe verifies", "verified 2001:db8:abc:123:41::1 on 3", "join 2001:db8:abc:123:41::1")
 }
 
 // addrN returns the n-th address of 2001:db8:abc:123:4f::/80, inside the
@@ -349,5 +349,5 @@ func TestCoreAskedAgainDuringAFlood(t *testing.T) {
 	c.handleNS(ns(router, pi41), nil, now)
 	want(t, r, "asked again, it is probed", "probe 2001:db8:abc:123:41::1 on 3")
 	c.handleNA(pi41, 3, now.Add(time.Millisecond))
-	want(t, r, "and answered", "join 2001:db8:abc:123:41::1", "verified 2001:db8:abc:123:41::1 on 3", "na 2001:db8:abc:123:41::1 to fe80::1")
+	want(t, r, "and answered", "verified 2001:db8:abc:123:41::1 on 3", "na 2001:db8:abc:123:41::1 to fe80::1", "join 2001:db8:abc:123:41::1")
 }

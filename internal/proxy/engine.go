@@ -90,7 +90,7 @@ func Start(spec plan.Engine, log *slog.Logger, onChange func(added *plan.Target)
 		updates:  make(chan plan.Engine, 1),
 		// Bounded queues: under a flood, excess solicitations are dropped
 		// and counted here rather than queued without limit.
-		nsCh:   make(chan nsEvent, 256),
+		nsCh:   make(chan nsEvent, 4096),
 		naCh:   make(chan naEvent, 256),
 		groups: map[netip.Addr]int{},
 	}

@@ -71,6 +71,13 @@ func listenPacket(ifindex int) (*packetConn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("allmulti on ifindex %d: %w", ifindex, err)
 	}
+	// A burst of solicitations must wait in the socket, not be dropped by
+	// the kernel before the reader gets to it: ask for 4 MiB, beyond
+	// rmem_max where CAP_NET_ADMIN allows, and settle for the default.
+	const rcvbuf = 4 << 20
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+	}
 	f := os.NewFile(uintptr(fd), fmt.Sprintf("packet:%d", ifindex))
 	rc, err := f.SyscallConn()
 	if err != nil {
