@@ -37,24 +37,16 @@ type Engine struct {
 	fastReceived, fastAnswered atomic.Uint64
 
 	updates chan plan.Engine
-	nsCh    chan nsEvent
-	naCh    chan naEvent
+	// kick wakes the run loop to re-arm its timer after a reader changed
+	// the core.
+	kick chan struct{}
 
-	// mu protects core, which the run loop drives and Status reads.
+	// mu protects core: the readers drive it with what they receive, the
+	// run loop with its timer and updates, Status reads it.
 	mu   sync.Mutex
 	core *core
 	// groups counts targets per solicited-node group joined on the upstream.
 	groups map[netip.Addr]int
-}
-
-type nsEvent struct {
-	ns  solicitation
-	mac net.HardwareAddr
-}
-
-type naEvent struct {
-	target netip.Addr
-	link   int
 }
 
 // Identity is what, when it changes, needs a new Engine rather than an update:
@@ -88,11 +80,8 @@ func Start(spec plan.Engine, log *slog.Logger, onChange func(added *plan.Target)
 		packet:   pc,
 		icmp:     ic,
 		updates:  make(chan plan.Engine, 1),
-		// Bounded queues: under a flood, excess solicitations are dropped
-		// and counted here rather than queued without limit.
-		nsCh:   make(chan nsEvent, 4096),
-		naCh:   make(chan naEvent, 256),
-		groups: map[netip.Addr]int{},
+		kick:     make(chan struct{}, 1),
+		groups:   map[netip.Addr]int{},
 	}
 	e.na = advert{
 		Src:      spec.Source,
@@ -188,14 +177,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.core.update(spec, time.Now())
 			e.publishLocked() // local addresses may have changed
 			e.mu.Unlock()
-		case ev := <-e.nsCh:
-			e.mu.Lock()
-			e.core.handleNS(ev.ns, ev.mac, time.Now())
-			e.mu.Unlock()
-		case ev := <-e.naCh:
-			e.mu.Lock()
-			e.core.handleNA(ev.target, ev.link, time.Now())
-			e.mu.Unlock()
+		case <-e.kick:
 		}
 		if !timer.Stop() {
 			select {
@@ -230,11 +212,22 @@ func (e *Engine) readNS() {
 			e.fastAnswered.Add(1)
 			continue
 		}
-		select {
-		case e.nsCh <- nsEvent{ns: ns, mac: mac}:
-		default:
-			e.countDrop("queue_full")
-		}
+		// The rest is decided by the core, here too: a hand-off to
+		// another goroutine costs more than the decision. Under a flood
+		// the kernel's socket buffer is the queue, and what overflows it
+		// is dropped before it costs anything.
+		e.mu.Lock()
+		e.core.handleNS(ns, mac, time.Now())
+		e.mu.Unlock()
+		e.wake()
+	}
+}
+
+// wake makes the run loop recompute when its timer is due.
+func (e *Engine) wake() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -248,10 +241,10 @@ func (e *Engine) readNA() {
 			}
 			return
 		}
-		select {
-		case e.naCh <- naEvent{target: target, link: link}:
-		default:
-		}
+		e.mu.Lock()
+		e.core.handleNA(target, link, time.Now())
+		e.mu.Unlock()
+		e.wake()
 	}
 }
 

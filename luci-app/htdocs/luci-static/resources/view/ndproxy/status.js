@@ -74,8 +74,7 @@ var dropReasons = {
 	bad_target: _('Bad target address'),
 	bad_source: _('Bad source address'),
 	bad_destination: _('Bad destination address'),
-	bad_dad: _('Bad duplicate address detection'),
-	queue_full: _('Queue full')
+	bad_dad: _('Bad duplicate address detection')
 };
 
 var ignoreReasons = {
