@@ -99,6 +99,19 @@ fuzz:
 clean:
 	rm -rf bin dist
 
+# bench measures ndproxy, Debian's ndppd and the kernel's own proxy entries
+# side by side on a namespace lab (test/bench; root, about four minutes),
+# prints the tables and writes them into docs/benchmarks.md. Run it on a quiet
+# machine. Not part of `make test`. BENCHFLAGS=-quick checks that the bench
+# works in about a minute and leaves the document alone.
+BENCHFLAGS ?=
+.PHONY: bench
+bench: deps
+	@dpkg-query -W -f='$${Status}\n' ndppd 2>/dev/null | grep -q '^install ok installed' || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ndppd; }
+	$(GO) test -tags bench -count=1 -timeout 15m -run '^TestBench$$' -v ./test/bench \
+		-args -doc=$(CURDIR)/docs/benchmarks.md $(BENCHFLAGS)
+
 # install puts the plain Linux service in place (packaging/deb/install.sh):
 # $(PREFIX)/sbin/ndproxy, the systemd unit, the D-Bus policy, and
 # /etc/config/ndproxy unless it exists. DESTDIR stages it elsewhere. Then:
