@@ -94,6 +94,9 @@ type effects interface {
 	// verified is called when the set of answered targets changed; added is the
 	// target that became valid, if any, so that its route goes in at once.
 	verified(added *plan.Target)
+	// announce tells the operator about a newly verified target, once it
+	// has been answered for: logging is slow next to an answer.
+	announce(target netip.Addr, link int, how Source)
 }
 
 // core is the proxy state machine of one proxy section. It is not safe for
@@ -293,6 +296,9 @@ func (c *core) setValid(t *target, link int, how Source, now time.Time) {
 	t.pending = nil
 	if fresh {
 		c.fx.join(t.addr)
+	}
+	if fresh || moved {
+		c.fx.announce(t.addr, link, how)
 	}
 }
 

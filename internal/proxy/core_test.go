@@ -33,6 +33,7 @@ func (r *recorder) verified(t *plan.Target) {
 		r.add("changed")
 	}
 }
+func (r *recorder) announce(netip.Addr, int, Source) {}
 func (r *recorder) lookupRoute(t netip.Addr) (int, bool, bool) {
 	v, ok := r.routes[t]
 	return v[0], v[1] == 1, ok

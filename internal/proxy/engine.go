@@ -340,10 +340,17 @@ func (e *Engine) lookupRoute(target netip.Addr) (int, bool, bool) {
 
 func (e *Engine) verified(added *plan.Target) {
 	e.publishLocked()
-	if added != nil {
-		e.log.Info("target verified", "target", added.Addr, "link", added.LinkIndex)
-	}
 	e.onChange(added)
+}
+
+func (e *Engine) announce(target netip.Addr, link int, how Source) {
+	name := fmt.Sprint(link)
+	for _, d := range e.core.spec.Downstreams {
+		if d.Index == link {
+			name = d.Name
+		}
+	}
+	e.log.Info("target verified", "target", target, "on", name, "by", how)
 }
 
 // Targets returns the targets currently answered for.
