@@ -60,10 +60,11 @@ func Identity(e plan.Engine) string {
 	return s
 }
 
-// Start opens the engine's sockets. onChange is called, from the engine's
-// goroutine, whenever the set of verified targets changes; added is the newly
-// verified target, if any, so that its route can be installed before the
-// first packet for it arrives.
+// Start opens the engine's sockets. onChange is called, from one of the
+// engine's goroutines with the engine's lock held (it must not call back into
+// the engine), whenever the set of verified targets changes; added is the
+// newly verified target, if any, so that its route can be installed before
+// the asker's first packet for it arrives.
 func Start(spec plan.Engine, log *slog.Logger, onChange func(added *plan.Target)) (*Engine, error) {
 	pc, err := listenPacket(spec.Upstream.Index)
 	if err != nil {
