@@ -113,7 +113,7 @@ config proxy 'island'
 	option verify 'probe'
 EOF
 cat "$work/ndproxy"
-"$bin" check -c "$work/ndproxy"
+on gw "$bin" check -c "$work/ndproxy"
 
 say "starting ndproxy on gw (its log follows, indented)"
 ip netns exec "$(ns gw)" "$bin" run -c "$work/ndproxy" > >(sed 's/^/    ndproxy| /') 2>&1 &
