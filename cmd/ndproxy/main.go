@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/ndproxy/ndproxy/internal/control"
 	"github.com/ndproxy/ndproxy/internal/daemon"
 	"github.com/ndproxy/ndproxy/internal/diagnose"
+	"github.com/ndproxy/ndproxy/internal/wg"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,6 +32,7 @@ commands:
   check   [-c FILE] [-v] [--config-only]  validate a configuration file, then this host against it
   status  [-c FILE | -s SOCKET] [--json]  show what the running daemon proxies
   reload  [-c FILE | -s SOCKET]     make the running daemon re-read its configuration
+  wg-lla  PUBLIC-KEY...              print the link-local address derived from WireGuard keys
   version                           print the version
 `
 
@@ -49,6 +52,8 @@ func main() {
 		err = status(args, os.Stdout)
 	case "reload":
 		err = reload(args)
+	case "wg-lla":
+		err = wgLLA(args, os.Stdout)
 	case "version", "-v", "--version":
 		fmt.Println("ndproxy", version)
 	case "help", "-h", "--help":
@@ -238,4 +243,36 @@ func orNone(s []string) string {
 		return "(none)"
 	}
 	return strings.Join(s, " ")
+}
+
+// wgLLA prints the link-local address of each WireGuard public key
+// (docs/wireguard.md) and fails when two keys share one.
+func wgLLA(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: ndproxy wg-lla PUBLIC-KEY...")
+	}
+	keys := make([][32]byte, 0, len(args))
+	for _, a := range args {
+		k, err := wg.ParseKey(a)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	for i, k := range keys {
+		if len(keys) == 1 {
+			fmt.Fprintln(out, wg.LinkLocal(k))
+		} else {
+			fmt.Fprintf(out, "%s %s\n", args[i], wg.LinkLocal(k))
+		}
+	}
+	var shared []string
+	for addr := range wg.Collisions(keys) {
+		shared = append(shared, addr.String())
+	}
+	if len(shared) > 0 {
+		sort.Strings(shared)
+		return fmt.Errorf("keys derive the same address (%s): list each peer once", strings.Join(shared, ", "))
+	}
+	return nil
 }
