@@ -19,6 +19,7 @@ import (
 	"github.com/ndproxy/ndproxy/internal/control"
 	"github.com/ndproxy/ndproxy/internal/daemon"
 	"github.com/ndproxy/ndproxy/internal/diagnose"
+	"github.com/ndproxy/ndproxy/internal/logging"
 	"github.com/ndproxy/ndproxy/internal/wg"
 )
 
@@ -85,16 +86,7 @@ func run(args []string) error {
 	}
 	level := new(slog.LevelVar)
 	level.Set(daemon.Level(cfg.Global.LogLevel))
-	// No timestamps: procd/logd and journald add their own.
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey && len(groups) == 0 {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	log := logging.New(os.Stderr, level, logging.ToJournal())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
