@@ -64,7 +64,6 @@ type Daemon struct {
 type running struct {
 	e        *proxy.Engine
 	identity string
-	spec     plan.Engine
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -261,7 +260,6 @@ func (d *Daemon) applyEngines(ctx context.Context, want *plan.Desired) {
 		id := proxy.Identity(spec)
 		if r := d.engines[name]; r != nil {
 			if r.identity == id {
-				r.spec = spec
 				r.e.Update(spec)
 				continue
 			}
@@ -273,7 +271,7 @@ func (d *Daemon) applyEngines(ctx context.Context, want *plan.Desired) {
 			continue
 		}
 		ectx, cancel := context.WithCancel(ctx)
-		r := &running{e: e, identity: id, spec: spec, cancel: cancel, done: make(chan struct{})}
+		r := &running{e: e, identity: id, cancel: cancel, done: make(chan struct{})}
 		go func() {
 			defer close(r.done)
 			e.Run(ectx)

@@ -192,7 +192,7 @@ func (c *checker) add(check string, sev Severity, fix string, format string, arg
 func (s *Snapshot) world() *world.World {
 	w := &world.World{Sysctls: map[string]string{}, Logical: s.Logical}
 	for _, l := range s.Links {
-		w.Links = append(w.Links, world.Link{Index: l.Index, Name: l.Name, Up: l.Up, Running: l.Up})
+		w.Links = append(w.Links, world.Link{Index: l.Index, Name: l.Name, Up: l.Up})
 		for _, a := range l.Addrs {
 			w.Addrs = append(w.Addrs, world.Addr{LinkIndex: l.Index, Prefix: a.Prefix})
 		}

@@ -133,9 +133,7 @@ func Snapshot(sys *kernel.Sysctls, routes *kernel.Routes) (*world.World, error) 
 			Index:        a.Index,
 			Name:         a.Name,
 			Up:           a.Flags&net.FlagUp != 0,
-			Running:      a.RawFlags&unix.IFF_RUNNING != 0,
 			NoARP:        a.RawFlags&unix.IFF_NOARP != 0,
-			MTU:          a.MTU,
 			HardwareAddr: append([]byte(nil), a.HardwareAddr...),
 		})
 		for _, key := range []string{"accept_ra", "forwarding"} {

@@ -55,6 +55,9 @@ type Engine struct {
 	// Hints are neighbour-cache entries on the downstream links inside the
 	// prefixes: hosts the kernel has seen, worth verifying before anyone asks.
 	Hints []Hint
+	// NoARP holds the indexes of links without neighbour discovery
+	// (WireGuard, tun): verify auto takes a route over one as proof.
+	NoARP map[int]bool
 }
 
 // Hint is a host seen in the kernel's neighbour cache.
@@ -210,6 +213,14 @@ func engineFor(p config.Proxy, w *world.World) (Engine, string) {
 	}
 	if len(e.Downstreams) == 0 && len(p.Downstream) > 0 && p.Verify == config.VerifyProbe {
 		return Engine{}, fmt.Sprintf("no downstream of %v exists and is up", p.Downstream)
+	}
+	for _, l := range w.Links {
+		if l.NoARP {
+			if e.NoARP == nil {
+				e.NoARP = map[int]bool{}
+			}
+			e.NoARP[l.Index] = true
+		}
 	}
 	for _, a := range w.Addrs {
 		if e.Contains(a.Prefix.Addr()) {

@@ -18,8 +18,8 @@ var (
 		Verify:   config.VerifyProbe, Route: config.RouteHost, RouteMetric: 64,
 		ValidTTL: 30 * time.Second, ProbeTimeout: 500 * time.Millisecond, ProbeRetries: 3,
 	}
-	wlan0 = world.Link{Index: 2, Name: "wlan0", Up: true, Running: true, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 2}}
-	eth0  = world.Link{Index: 3, Name: "eth0", Up: true, Running: true, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 3}}
+	wlan0 = world.Link{Index: 2, Name: "wlan0", Up: true, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 2}}
+	eth0  = world.Link{Index: 3, Name: "eth0", Up: true, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 3}}
 	ll    = netip.MustParseAddr("fe80::2")
 	pi41  = netip.MustParseAddr("2001:db8:abc:123:41::1")
 )
@@ -208,5 +208,14 @@ func TestComputePrefixFromDevice(t *testing.T) {
 	got = Compute(&config.Config{Proxies: []config.Proxy{p}}, w, nil)
 	if got.Waiting[p.Name] != "no prefix yet from [wlan0]" {
 		t.Fatalf("waiting = %q", got.Waiting[p.Name])
+	}
+}
+
+func TestComputeNoARPLinks(t *testing.T) {
+	w := islandWorld()
+	w.Links = append(w.Links, world.Link{Index: 7, Name: "wg0", Up: true, NoARP: true})
+	got := Compute(&config.Config{Proxies: []config.Proxy{island}}, w, nil)
+	if len(got.Engines) != 1 || !got.Engines[0].NoARP[7] || got.Engines[0].NoARP[3] {
+		t.Fatalf("NoARP = %v, want only wg0 (7)", got.Engines[0].NoARP)
 	}
 }

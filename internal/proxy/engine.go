@@ -329,14 +329,9 @@ func (e *Engine) lookupRoute(target netip.Addr) (int, bool, bool) {
 	if r.Type != unix.RTN_UNICAST {
 		return 0, false, false
 	}
-	if r.Gw != nil {
-		return r.LinkIndex, true, true
-	}
-	l, err := netlink.LinkByIndex(r.LinkIndex)
-	if err != nil {
-		return 0, false, false
-	}
-	return r.LinkIndex, l.Attrs().RawFlags&unix.IFF_NOARP != 0, true
+	// Through a gateway, or on a link without neighbour discovery, the
+	// route alone is the proof: nothing there would answer a probe.
+	return r.LinkIndex, r.Gw != nil || e.core.spec.NoARP[r.LinkIndex], true
 }
 
 func (e *Engine) verified(added *plan.Target) {
@@ -367,10 +362,8 @@ type TargetStatus struct {
 	State   string     `json:"state"`
 	Link    int        `json:"ifindex,omitempty"`
 	Learned Source     `json:"learned,omitempty"`
-	// Age is how long the target has been in its state (verified targets:
-	// since first verified).
-	Age time.Duration `json:"-"`
-	// AgeSeconds is Age for JSON.
+	// AgeSeconds is how long the target has been in its state (verified
+	// targets: since first verified), to a tenth of a second.
 	AgeSeconds float64 `json:"age_seconds"`
 }
 
@@ -381,11 +374,10 @@ func (e *Engine) Status() ([]TargetStatus, Counters) {
 	defer e.mu.Unlock()
 	out := make([]TargetStatus, 0, len(e.core.targets))
 	for _, t := range e.core.targets {
-		ts := TargetStatus{Address: t.addr, State: t.state.String(), Age: now.Sub(t.since)}
+		ts := TargetStatus{Address: t.addr, State: t.state.String(), AgeSeconds: now.Sub(t.since).Round(100 * time.Millisecond).Seconds()}
 		if t.state == stateValid || t.state == stateRefreshing {
 			ts.Link, ts.Learned = t.link, t.learned
 		}
-		ts.AgeSeconds = ts.Age.Round(100 * time.Millisecond).Seconds()
 		out = append(out, ts)
 	}
 	stats := e.core.stats.clone()

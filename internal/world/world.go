@@ -29,11 +29,10 @@ type World struct {
 type Link struct {
 	Index int
 	Name  string
-	// Up is the administrative state, Running is IFF_RUNNING (carrier).
-	Up, Running bool
+	// Up is the administrative state.
+	Up bool
 	// NoARP is set on devices without neighbour discovery (WireGuard, tun).
 	NoARP bool
-	MTU   int
 	// HardwareAddr is empty on devices without a link layer.
 	HardwareAddr net.HardwareAddr
 }
@@ -113,14 +112,4 @@ func (w *World) AddrsOf(i int) []Addr {
 		}
 	}
 	return out
-}
-
-// IsLocal reports whether ip is assigned to any link of this host.
-func (w *World) IsLocal(ip netip.Addr) bool {
-	for _, a := range w.Addrs {
-		if a.Prefix.Addr() == ip {
-			return true
-		}
-	}
-	return false
 }
