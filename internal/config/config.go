@@ -49,6 +49,10 @@ const (
 type Config struct {
 	Global  Global
 	Proxies []Proxy
+	// Reflectors are the enabled "mdns" sections.
+	Reflectors []Reflector
+	// WireGuard are the enabled "wireguard" sections.
+	WireGuard []WireGuard
 }
 
 // Global is the single "global" section; every field has a default.
@@ -98,6 +102,24 @@ type Proxy struct {
 	// many probes are sent before a target is declared absent.
 	ProbeTimeout time.Duration
 	ProbeRetries int
+
+	// RARelay relays the upstream's Router Advertisements to the downstream
+	// links, re-originated from ndproxy's link-local address with the RFC
+	// 4389 Proxy flag, so that downstream hosts autoconfigure from the
+	// upstream's prefixes.
+	RARelay bool
+	// RAOnLink keeps the on-link (L) flags of the relayed prefixes; by
+	// default they are cleared, as odhcpd does, so that downstream hosts
+	// send everything through this router.
+	RAOnLink bool
+	// RADNS replaces the recursive DNS servers of the relayed RAs; without
+	// it global servers pass and link-local ones are dropped.
+	RADNS []netip.Addr
+	// RAInterval is the longest time between unsolicited relayed RAs.
+	RAInterval time.Duration
+	// RAHoldDown is how long relaying stops after a loop is seen: a
+	// proxied RA (P flag) upstream or any RA on a downstream link.
+	RAHoldDown time.Duration
 }
 
 // An Error is one problem in a config file. Path names the place the way uci(1)

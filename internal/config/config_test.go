@@ -33,6 +33,8 @@ func proxy(name, up string, down []string, prefixes []string, edit func(*Proxy))
 		InvalidTTL:   10 * time.Second,
 		ProbeTimeout: time.Second,
 		ProbeRetries: 3,
+		RAInterval:   3 * time.Minute,
+		RAHoldDown:   10 * time.Minute,
 	}
 	for _, s := range prefixes {
 		p.Prefixes = append(p.Prefixes, netip.MustParsePrefix(s))
@@ -367,8 +369,8 @@ func TestParseErrors(t *testing.T) {
 			name: "unknown section type",
 			in:   "config proxies 'x'\nconfig proxies\n",
 			want: []string{
-				`ndproxy.x: unknown section type "proxies"; allowed: global, proxy`,
-				`ndproxy.@proxies[1]: unknown section type "proxies"; allowed: global, proxy`,
+				`ndproxy.x: unknown section type "proxies"; allowed: global, proxy, mdns, wireguard`,
+				`ndproxy.@proxies[1]: unknown section type "proxies"; allowed: global, proxy, mdns, wireguard`,
 			},
 		},
 		{
@@ -393,7 +395,7 @@ func TestParseErrors(t *testing.T) {
 			in:   island("option interface 'wlan0'"),
 			want: []string{"ndproxy.island.interface: unknown option; a proxy section takes " +
 				"enabled, upstream, downstream, prefix, prefix_from, verify, route, route_metric, router, override, " +
-				"valid_ttl, invalid_ttl, probe_timeout, probe_retries"},
+				"valid_ttl, invalid_ttl, probe_timeout, probe_retries, ra_relay, ra_onlink, ra_dns, ra_interval, ra_holddown"},
 		},
 		{
 			name: "unknown global option",
@@ -644,7 +646,7 @@ config relay 'ra'
 				"ndproxy.@proxy[1].prefix: missing; give at least one IPv6 prefix to proxy, like 2001:db8:abc:123:40::/76, or an interface in prefix_from to take them from",
 				"ndproxy.@proxy[1].downstream: missing; verify probe needs at least one downstream interface to probe on",
 				`ndproxy.@proxy[1].valid_ttl: "30 s" is not a duration: use a whole number with unit ms, s, m or h, like 500ms or 30s (a bare number means seconds)`,
-				`ndproxy.ra: unknown section type "relay"; allowed: global, proxy`,
+				`ndproxy.ra: unknown section type "relay"; allowed: global, proxy, mdns, wireguard`,
 			},
 		},
 	}

@@ -18,6 +18,7 @@ var (
 		"enabled", "upstream", "downstream", "prefix", "prefix_from", "verify", "route",
 		"route_metric", "router", "override",
 		"valid_ttl", "invalid_ttl", "probe_timeout", "probe_retries",
+		"ra_relay", "ra_onlink", "ra_dns", "ra_interval", "ra_holddown",
 	}
 )
 
@@ -28,6 +29,8 @@ const (
 	defaultInvalidTTL   = 10 * time.Second
 	defaultProbeTimeout = time.Second
 	defaultProbeRetries = 3
+	defaultRAInterval   = 3 * time.Minute
+	defaultRAHoldDown   = 10 * time.Minute
 )
 
 // validate turns the sections of package pkg into a Config, or returns every
@@ -56,8 +59,16 @@ func validate(pkg string, sections []rawSection) (*Config, error) {
 			checkOverlap(s, p, enabled)
 			enabled = append(enabled, placed{s.path, p})
 			cfg.Proxies = append(cfg.Proxies, p)
+		case "mdns":
+			if r, on := s.mdns(); on {
+				cfg.Reflectors = append(cfg.Reflectors, r)
+			}
+		case "wireguard":
+			if wg, on := s.wireguard(); on {
+				cfg.WireGuard = append(cfg.WireGuard, wg)
+			}
 		default:
-			s.errorf("", "unknown section type %q; allowed: global, proxy", rs.Type)
+			s.errorf("", "unknown section type %q; allowed: global, proxy, mdns, wireguard", rs.Type)
 		}
 	}
 	if len(errs) > 0 {
@@ -363,8 +374,13 @@ func (s *section) proxy() (p Proxy, on bool) {
 			p.PrefixFrom = append(p.PrefixFrom, v)
 		}
 	}
+	p.RARelay = s.boolean("ra_relay", false)
 	prefixes := s.list("prefix")
-	if len(prefixes) == 0 && !s.has("prefix_from") {
+	if len(prefixes) == 0 && !s.has("prefix_from") && p.RARelay && upOK {
+		// Relaying the upstream's RAs: the upstream's own on-link
+		// prefixes, which it takes from those RAs, are what to proxy.
+		p.PrefixFrom = []string{p.Upstream}
+	} else if len(prefixes) == 0 && !s.has("prefix_from") {
 		s.errorf("prefix", "missing; give at least one IPv6 prefix to proxy, like 2001:db8:abc:123:40::/76, or an interface in prefix_from to take them from")
 	}
 	for _, v := range prefixes {
@@ -409,7 +425,32 @@ func (s *section) proxy() (p Proxy, on bool) {
 	p.InvalidTTL = s.duration("invalid_ttl", defaultInvalidTTL, 0, time.Hour)
 	p.ProbeTimeout = s.duration("probe_timeout", defaultProbeTimeout, 10*time.Millisecond, 10*time.Second)
 	p.ProbeRetries = int(s.integer("probe_retries", defaultProbeRetries, 1, 10))
+	s.raOptions(&p)
 	return p, on
+}
+
+// raOptions reads the options of the Router Advertisement relay.
+func (s *section) raOptions(p *Proxy) {
+	if p.RARelay && !s.has("downstream") {
+		s.errorf("ra_relay", "needs at least one downstream interface to relay Router Advertisements to")
+	}
+	p.RAOnLink = s.boolean("ra_onlink", false)
+	for _, v := range s.list("ra_dns") {
+		a, err := netip.ParseAddr(v)
+		switch {
+		case err != nil || !a.Is6() || a.Zone() != "":
+			s.errorf("ra_dns", "%q is not an IPv6 address", v)
+		case !a.IsGlobalUnicast() || a.IsLinkLocalUnicast():
+			s.errorf("ra_dns", "%q is not a global or unique local unicast address", v)
+		case slices.Contains(p.RADNS, a):
+			s.errorf("ra_dns", "%s is listed twice", a)
+		default:
+			p.RADNS = append(p.RADNS, a)
+		}
+	}
+	// RFC 4861 section 6.2.1: MaxRtrAdvInterval is 4 to 1800 seconds.
+	p.RAInterval = s.duration("ra_interval", defaultRAInterval, 4*time.Second, 1800*time.Second)
+	p.RAHoldDown = s.duration("ra_holddown", defaultRAHoldDown, time.Second, 24*time.Hour)
 }
 
 func (s *section) has(name string) bool {
