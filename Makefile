@@ -8,7 +8,8 @@ BIN     = bin/ndproxy
 
 # Debian packages the tests and the demo drive for real.
 DEB_PACKAGES = gcc libc6-dev busybox iproute2 iputils-ping netcat-openbsd procps radvd ndisc6 shellcheck \
-	dbus nftables iptables systemd-container lintian
+	dbus nftables iptables systemd-container lintian \
+	avahi-daemon avahi-utils wireguard-go wireguard-tools
 
 # OpenWrt arch = GOARCH and friends (openwrt/packages lang/golang/golang-values.mk).
 # MIPS must be softfloat: OpenWrt kernels kill hardfloat binaries.
