@@ -285,7 +285,7 @@ describe('LuCI views in Chromium', { skip: skip ?? false }, () => {
 				assert.deepEqual(view.downstream, [ 'eth0 (device)', 'lan: ' ]);
 				assert.deepEqual(view.prefixes, [ [ '2001:db8:abc:123:40::/76' ], [ '2001:db8:5:6::2/128', '2001:db8:5:6::3/128' ] ]);
 				assert.deepEqual(view.verify, [ 'probe', 'static' ]);
-				assert.deepEqual(view.hidden, [ 'valid_ttl', 'invalid_ttl', 'probe_timeout', 'probe_retries' ]);
+				assert.deepEqual(view.hidden, [ 'ra_onlink', 'ra_dns', 'ra_interval', 'ra_holddown', 'valid_ttl', 'invalid_ttl', 'probe_timeout', 'probe_retries' ]);
 				assert.equal(view.readonly, false, 'the ACL grants uci write, so the form is not read-only');
 
 				await shoot(page, 'settings.png');
@@ -375,10 +375,63 @@ describe('LuCI views in Chromium', { skip: skip ?? false }, () => {
 				// Prefixes, or interfaces to take them from.
 				const prefixes = `[id="cbid.ndproxy.island.prefix"]`;
 				await page.click(`${prefixes} .item`);
-				assert.equal(await page.eval(invalid, prefixes), 'Expecting: a prefix, or an interface to take prefixes from');
+				assert.equal(await page.eval(invalid, prefixes), 'Expecting: a prefix, an interface to take prefixes from, or the RA relay');
 				await pick(page, 'island', 'prefix_from', [ 'wan6' ]);
 				assert.equal(await page.eval(invalid, prefixes), null);
 
+				await noErrors(page, server);
+			} finally {
+				await close();
+			}
+		});
+
+		it('relays Router Advertisements on request, checked like the daemon checks them', async () => {
+			const { server, page, close } = await open('settings');
+			try {
+				await tab(page, 'island', 'relay');
+				const hidden = (opt) => page.eval((f) => document.querySelector(f).classList.contains('hidden'), field('island', opt));
+				assert.equal(await hidden('ra_interval'), true, 'relay options hidden while the relay is off');
+				await page.click(widget('island', 'ra_relay'));
+				for (const opt of [ 'ra_onlink', 'ra_dns', 'ra_interval', 'ra_holddown' ])
+					assert.equal(await hidden(opt), false, `${opt} shown with the relay on`);
+
+				const dns = `${field('island', 'ra_dns')} .add-item input`;
+				await page.type(dns, 'fe80::53', { leave: false });
+				assert.equal(await page.eval(invalid, dns), 'Expecting: a global or unique local address');
+				await page.type(dns, '2001:db8:abc:123::53', { leave: false });
+				assert.equal(await page.eval(invalid, dns), null);
+				await page.key('Enter', 'Enter', 13);
+
+				for (const [opt, value, message] of [
+					[ 'ra_interval', '2s', 'Expecting: a duration from 4s to 30m' ],
+					[ 'ra_holddown', '2d', 'Expecting: a whole number with the unit ms, s, m or h, such as 30s' ],
+				]) {
+					await page.type(widget('island', opt), value);
+					assert.equal(await page.eval(invalid, widget('island', opt)), message, `${opt} ${value}`);
+				}
+				await page.type(widget('island', 'ra_interval'), '1m');
+				await page.type(widget('island', 'ra_holddown'), '');
+
+				// With the relay on, the upstream's own prefixes will do.
+				await tab(page, 'island', 'general');
+				const prefixes = `[id="cbid.ndproxy.island.prefix"]`;
+				await page.click(`${prefixes} .item`);
+				assert.equal(await page.eval(invalid, prefixes), null, 'no prefix needed with the relay on');
+
+				// A relay needs somewhere to relay to.
+				await pick(page, 'island', 'downstream', [ 'eth0' ]);
+				await tab(page, 'island', 'relay');
+				assert.equal(await page.eval(invalid, widget('island', 'ra_relay')), 'Relaying needs at least one downstream interface');
+				await tab(page, 'island', 'general');
+				await pick(page, 'island', 'downstream', [ 'lan' ]);
+				await shoot(page, 'settings-relay.png');
+
+				await page.click('.cbi-page-actions .cbi-button-save');
+				await page.waitFor(() => !document.querySelector('.cbi-page-actions .spinning'), { what: 'the save' });
+				assert.equal(await page.eval('document.body.classList.contains("modal-overlay-active")'), false, 'no save error');
+				const island = routerConfig(server).island;
+				assert.deepEqual([ island.ra_relay, island.ra_dns, island.ra_interval, island.ra_holddown, island.prefix, island.downstream ],
+					[ '1', [ '2001:db8:abc:123::53' ], '1m', undefined, undefined, [ 'lan' ] ]);
 				await noErrors(page, server);
 			} finally {
 				await close();

@@ -77,11 +77,13 @@ function validatePrefix(section_id, value) {
 	    words = m ? validation.parseIPv6(m[1]) : null,
 	    len = m ? +m[2] : -1;
 
-	// At least one of prefix and prefix_from.
+	// At least one of prefix and prefix_from, unless the RA relay is on:
+	// then the upstream's own on-link prefixes are proxied.
 	if (value == '')
 		return (L.toArray(this.section.formvalue(section_id, 'prefix')).length ||
-		        L.toArray(this.section.formvalue(section_id, 'prefix_from')).length)
-			? true : _('Expecting: %s').format(_('a prefix, or an interface to take prefixes from'));
+		        L.toArray(this.section.formvalue(section_id, 'prefix_from')).length ||
+		        this.section.formvalue(section_id, 'ra_relay') == '1')
+			? true : _('Expecting: %s').format(_('a prefix, an interface to take prefixes from, or the RA relay'));
 
 	if (!words || len > 128)
 		return _('Expecting: %s').format(_('valid IPv6 CIDR'));
@@ -200,6 +202,7 @@ return view.extend({
 		s.addbtntitle = _('Add proxy');
 
 		s.tab('general', _('General Settings'));
+		s.tab('relay', _('RA Relay'));
 		s.tab('advanced', _('Advanced Settings'));
 
 		var downstreamsOf = downstreams(s);
@@ -273,6 +276,48 @@ return view.extend({
 
 			return true;
 		};
+
+		o = s.taboption('relay', form.Flag, 'ra_relay', _('Relay Router Advertisements'),
+			_('Send the upstream router\'s advertisements on to the downstream links, from this router and marked as proxied, so that downstream hosts configure addresses from the upstream prefix. Without prefixes of its own, the proxy then answers for the upstream\'s on-link prefixes.'));
+		o.default = o.disabled;
+		o.validate = function(section_id, value) {
+			if (value == '1' && !downstreamsOf(section_id).length)
+				return _('Relaying needs at least one downstream interface');
+
+			return true;
+		};
+
+		o = s.taboption('relay', form.Flag, 'ra_onlink', _('Keep on-link flags'),
+			_('Pass the on-link (L) flag of each prefix on as the upstream router set it. By default it is cleared, so that downstream hosts send all their traffic through this router.'));
+		o.default = o.disabled;
+		o.depends('ra_relay', '1');
+
+		o = s.taboption('relay', form.DynamicList, 'ra_dns', _('DNS servers'),
+			_('Announce these DNS servers instead of the upstream\'s. Without them, the upstream\'s global servers are passed on and its link-local ones dropped.'));
+		o.datatype = 'ip6addr';
+		o.validate = function(section_id, value) {
+			var words = value ? validation.parseIPv6(value) : null;
+
+			if (words && ((words[0] & 0xffc0) == 0xfe80 || (words[0] >> 8) == 0xff ||
+			              (words.slice(0, 7).every(function(w) { return w == 0 }) && words[7] <= 1)))
+				return _('Expecting: %s').format(_('a global or unique local address'));
+
+			return true;
+		};
+		o.placeholder = '2001:db8:abc:123::53';
+		o.depends('ra_relay', '1');
+
+		o = s.taboption('relay', form.Value, 'ra_interval', _('Advertisement interval'),
+			_('The longest time between unsolicited advertisements on the downstream links. From 4s to 30m.'));
+		o.placeholder = '3m';
+		o.validate = durationValidator([ 4000, '4s' ], [ 1800000, '30m' ]);
+		o.depends('ra_relay', '1');
+
+		o = s.taboption('relay', form.Value, 'ra_holddown', _('Loop hold-down'),
+			_('How long relaying stops after a loop is seen: an advertisement on the upstream that another proxy relayed, or any advertisement on a downstream link. From 1s to 24h.'));
+		o.placeholder = '10m';
+		o.validate = durationValidator([ 1000, '1s' ], [ 86400000, '24h' ]);
+		o.depends('ra_relay', '1');
 
 		o = s.taboption('advanced', form.Value, 'route_metric', _('Route metric'),
 			_('The metric of the routes ndproxy installs. A lower metric wins over a route for the same prefix, such as the on-link /64 of a whole proxied /64 (metric 256 from a Router Advertisement, 1024 by hand).'));
