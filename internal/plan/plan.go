@@ -30,6 +30,10 @@ type Desired struct {
 	Engines []Engine
 	// Waiting explains, per proxy section that cannot run yet, what it waits for.
 	Waiting map[string]string
+	// LinkLocals are the derived link-local addresses wanted on WireGuard
+	// devices (wireguard.go); Warnings are problems found in the world.
+	LinkLocals []world.Addr
+	Warnings   []string
 }
 
 // Sysctl is one sysctl write.
@@ -58,6 +62,10 @@ type Engine struct {
 	// NoARP holds the indexes of links without neighbour discovery
 	// (WireGuard, tun): verify auto takes a route over one as proof.
 	NoARP map[int]bool
+	// WireGuard are the downstream links that are WireGuard devices: never
+	// probed, their peers' allowed-ips are Owned (wireguard.go).
+	WireGuard []world.Link
+	Owned     []Owned
 }
 
 // Hint is a host seen in the kernel's neighbour cache.
@@ -79,6 +87,7 @@ func (e *Engine) Contains(ip netip.Addr) bool {
 // Compute derives the desired state. It is a pure function of its inputs.
 func Compute(cfg *config.Config, w *world.World, targets []Target) *Desired {
 	d := &Desired{Waiting: map[string]string{}}
+	wireguardLinkLocals(cfg, w, d)
 	if len(cfg.Proxies) == 0 {
 		return d
 	}
@@ -111,8 +120,10 @@ func Compute(cfg *config.Config, w *world.World, targets []Target) *Desired {
 			d.Waiting[p.Name] = why
 			continue
 		}
+		wireguardTargets(cfg, w, &e)
 		d.Engines = append(d.Engines, e)
 		d.Routes = append(d.Routes, routesFor(&e, targets)...)
+		d.Routes = append(d.Routes, wireguardRoutes(w, &e)...)
 	}
 	slices.SortFunc(d.Routes, compareRoutes)
 	d.Routes = slices.Compact(d.Routes)
@@ -211,7 +222,8 @@ func engineFor(p config.Proxy, w *world.World) (Engine, string) {
 			e.Downstreams = append(e.Downstreams, l)
 		}
 	}
-	if len(e.Downstreams) == 0 && len(p.Downstream) > 0 && p.Verify == config.VerifyProbe {
+	e.Downstreams, e.WireGuard = splitWireGuard(w, e.Downstreams)
+	if len(e.Downstreams)+len(e.WireGuard) == 0 && len(p.Downstream) > 0 && p.Verify == config.VerifyProbe {
 		return Engine{}, fmt.Sprintf("no downstream of %v exists and is up", p.Downstream)
 	}
 	for _, l := range w.Links {

@@ -23,6 +23,8 @@ type World struct {
 	// Sysctls maps the /proc/sys paths the planner asked about to their values;
 	// a missing key means the file does not exist (yet).
 	Sysctls map[string]string
+	// WireGuard are the WireGuard devices ndproxy watches (see wireguard.go).
+	WireGuard []WireGuard
 }
 
 // Link is a network interface.
