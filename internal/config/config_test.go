@@ -784,6 +784,7 @@ func FuzzParse(f *testing.F) {
 		"config proxy 'x'\n\toption upstream 'wlan0\n",
 		"config proxy 'a'\nconfig proxy '@proxy[0]'\n\toption x \"y\\\"\"\n",
 		"package x\n",
+		"config mdns\n\tlist interface a\n\tlist interface b\n\tlist reachable fd00::/8\nconfig mdns 'm'\n\tlist interface c\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -806,7 +807,8 @@ func FuzzParse(f *testing.F) {
 		renumbered := cmp.FilterPath(func(p cmp.Path) bool {
 			return p.Last().String() == ".Name"
 		}, cmp.Comparer(func(a, b string) bool {
-			return a == b || strings.HasPrefix(a, "@proxy[") && strings.HasPrefix(b, "@proxy[")
+			return a == b || strings.HasPrefix(a, "@proxy[") && strings.HasPrefix(b, "@proxy[") ||
+				strings.HasPrefix(a, "@mdns[") && strings.HasPrefix(b, "@mdns[")
 		}))
 		if diff := cmp.Diff(cfg, again, cmpPrefix, renumbered); diff != "" {
 			t.Fatalf("Parse(Marshal(cfg)) (-cfg +got):\n%s\n%s", diff, out)

@@ -49,6 +49,9 @@ func (c *Config) Marshal() ([]byte, error) {
 		w.duration("probe_timeout", p.ProbeTimeout)
 		w.option("probe_retries", strconv.Itoa(p.ProbeRetries))
 	}
+	for _, r := range c.Reflectors {
+		w.reflector(r)
+	}
 	if w.err != nil {
 		return nil, w.err
 	}
