@@ -1,0 +1,109 @@
+package ra
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+)
+
+const (
+	ipv6HeaderLen = 40
+	protoICMPv6   = 58
+	// dadWait is how long after a host's DAD probe its address is worth
+	// verifying: RetransTimer (1 s) times DupAddrDetectTransmits (1) on
+	// Linux, with a margin. A probe earlier is ignored by the tentative
+	// host (RFC 4862 section 5.4.3).
+	dadWait = 1500 * time.Millisecond
+	// relearnAfter keeps a chatty host from being handed to the proxy on
+	// every packet; the proxy keeps verified hosts itself.
+	relearnAfter = 5 * time.Second
+	// maxSeen bounds the addresses remembered for relearnAfter, and
+	// maxDelayed the DAD probes waiting for dadWait.
+	maxSeen, maxDelayed = 4096, 256
+)
+
+// sighting is a downstream host address learned from one ND packet.
+type sighting struct {
+	Addr netip.Addr
+	// AfterDAD is set when the address is still tentative (a DAD probe):
+	// it can be verified only once DAD is over.
+	AfterDAD bool
+}
+
+// parseSighting reads an IPv6 packet carrying an ND message received on a
+// downstream link and returns the host address it shows, if any: the target
+// of a DAD probe, the global source of an NS or RS, the target of an NA. The
+// packet leads only to a verification probe, but it is checked like any ND
+// packet (RFC 4861 sections 6.1.1, 7.1.1, 7.1.2): hop limit 255, no
+// extension headers, code 0, a valid checksum.
+func parseSighting(b []byte) (sighting, bool) {
+	if len(b) < ipv6HeaderLen+rsFixedLen || b[0]>>4 != 6 || b[6] != protoICMPv6 || b[7] != hopLimit {
+		return sighting{}, false
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if plen < rsFixedLen || ipv6HeaderLen+plen > len(b) {
+		return sighting{}, false
+	}
+	b = b[:ipv6HeaderLen+plen] // Ethernet pads short frames
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	icmp := b[ipv6HeaderLen:]
+	if icmp[1] != 0 || checksum(src, dst, icmp) != 0 {
+		return sighting{}, false
+	}
+	var addr netip.Addr
+	dad := false
+	switch icmp[0] {
+	case typeRS:
+		addr = src
+	case typeNS, typeNA:
+		if len(icmp) < nsFixedLen {
+			return sighting{}, false
+		}
+		if _, ok := parseOptions(icmp[nsFixedLen:]); !ok {
+			return sighting{}, false
+		}
+		target := netip.AddrFrom16([16]byte(icmp[8:24]))
+		switch {
+		case icmp[0] == typeNA:
+			addr = target
+		case src.IsUnspecified():
+			addr, dad = target, true
+		default:
+			addr = src
+		}
+	default:
+		return sighting{}, false
+	}
+	if !addr.IsGlobalUnicast() || addr.IsLinkLocalUnicast() {
+		return sighting{}, false
+	}
+	return sighting{Addr: addr, AfterDAD: dad}, true
+}
+
+// checksum is the ICMPv6 checksum over the pseudo-header and msg (RFC 4443
+// section 2.3); it is 0 for a message whose checksum field is right.
+func checksum(src, dst netip.Addr, msg []byte) uint16 {
+	var sum uint32
+	add := func(b []byte) {
+		for len(b) >= 2 {
+			sum += uint32(b[0])<<8 | uint32(b[1])
+			b = b[2:]
+		}
+		if len(b) == 1 {
+			sum += uint32(b[0]) << 8
+		}
+	}
+	s, d := src.As16(), dst.As16()
+	add(s[:])
+	add(d[:])
+	var l [8]byte
+	binary.BigEndian.PutUint32(l[0:4], uint32(len(msg)))
+	l[7] = protoICMPv6
+	add(l[:])
+	add(msg)
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
