@@ -34,7 +34,8 @@ func PolicyFile() string {
 
 // Start starts a dbus-daemon listening on a socket of its own, or skips t
 // when dbus-daemon is not installed. The bus is stopped in t.Cleanup.
-func Start(t testing.TB) *Bus {
+// policies are more policy files to include, after ndproxy's.
+func Start(t testing.TB, policies ...string) *Bus {
 	t.Helper()
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
 		t.Skip("dbus-daemon is not installed (apt-get install dbus-daemon)")
@@ -75,8 +76,8 @@ func Start(t testing.TB) *Bus {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
   </policy>
   <include>%s</include>
-</busconfig>
-`, b.socket, policy)
+%s</busconfig>
+`, b.socket, policy, includes(policies))
 	if err := os.WriteFile(b.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +90,14 @@ func Start(t testing.TB) *Bus {
 	})
 	b.start()
 	return b
+}
+
+func includes(files []string) string {
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "  <include>%s</include>\n", f)
+	}
+	return b.String()
 }
 
 // Address is the bus address for clients and for $DBUS_SYSTEM_BUS_ADDRESS.
