@@ -47,6 +47,8 @@ type Engine struct {
 	core *core
 	// groups counts targets per solicited-node group joined on the upstream.
 	groups map[netip.Addr]int
+	// ownedJoined are the owned targets whose groups are joined (owned.go).
+	ownedJoined map[netip.Addr]bool
 }
 
 // Identity is what, when it changes, needs a new Engine rather than an update:
@@ -102,10 +104,11 @@ type answerSet struct {
 	static   bool
 	prefixes []netip.Prefix
 	local    map[netip.Addr]bool
+	owned    ownedSet
 }
 
 func (a *answerSet) answers(target netip.Addr) bool {
-	if a.targets[target] {
+	if a.targets[target] || (a.owned.has(target) && !a.local[target]) {
 		return true
 	}
 	if !a.static || a.local[target] {
@@ -127,6 +130,7 @@ func (e *Engine) publishLocked() {
 		static:   c.spec.Proxy.Verify == config.VerifyStatic,
 		prefixes: c.spec.Prefixes,
 		local:    c.local,
+		owned:    e.ownedLocked(),
 	}
 	for _, t := range c.valid() {
 		a.targets[t.Addr] = true
@@ -154,6 +158,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.packet.close()
 		e.mu.Lock()
 		e.core.close()
+		e.leaveOwnedLocked()
 		e.mu.Unlock()
 		e.icmp.close()
 		wg.Wait()
@@ -326,7 +331,7 @@ func (e *Engine) lookupRoute(target netip.Addr) (int, bool, bool) {
 		return 0, false, false
 	}
 	r := routes[0]
-	if r.Type != unix.RTN_UNICAST {
+	if r.Type != unix.RTN_UNICAST || isWireGuard(&e.core.spec, r.LinkIndex) {
 		return 0, false, false
 	}
 	// Through a gateway, or on a link without neighbour discovery, the
