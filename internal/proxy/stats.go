@@ -8,6 +8,8 @@ type Counters struct {
 	Answered uint64 `json:"answered"`
 	// ProbesSent counts Neighbor Solicitations sent downstream.
 	ProbesSent uint64 `json:"probes_sent"`
+	// Learned counts downstream hosts the RA relay saw that were probed.
+	Learned uint64 `json:"learned,omitempty"`
 	// Verified counts probe answers that verified a target.
 	Verified uint64 `json:"verified"`
 	// Expired counts targets that stopped answering and were dropped.
