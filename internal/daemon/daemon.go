@@ -45,6 +45,9 @@ type Daemon struct {
 	// notify tells systemd about readiness, reloads and stopping; it does
 	// nothing outside systemd.
 	notify *sdnotify.Notifier
+	// wg watches WireGuard devices and owns the link-locals put on them
+	// (wg.go).
+	wg *wireguard
 
 	// mu protects the fields below: the run loop writes them, the control
 	// socket reads them.
@@ -80,6 +83,7 @@ func New(path string, cfg *config.Config, log *slog.Logger, level *slog.LevelVar
 		notify:  sdnotify.NotifierFromEnv(),
 		routes:  new(kernel.Routes),
 		engines: map[string]*running{},
+		wg:      newWireGuard(log),
 		waiting: map[string]string{},
 	}
 }
@@ -106,6 +110,8 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		netmon.New(d.log).Run(monCtx, d.poke)
 	}()
 	defer func() { stopMon(); <-monDone }()
+	wgDone := d.startWireGuard(monCtx)
+	defer func() { stopMon(); <-wgDone }()
 	go d.runUbus(monCtx)
 	go d.runDBus(monCtx)
 
@@ -204,6 +210,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		targets = append(targets, r.e.Targets()...)
 	}
 	d.mu.Unlock()
+	if err := d.wg.snapshot(cfg, w); err != nil {
+		return err
+	}
 
 	want := plan.Compute(cfg, w, targets)
 
@@ -228,6 +237,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	if len(add)+len(del) > 0 {
 		d.log.Debug("routes reconciled", "added", len(add), "removed", len(del))
 	}
+	errs = append(errs, d.wg.apply(w, want)...)
 
 	d.mu.Lock()
 	for name, why := range want.Waiting {
@@ -245,6 +255,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	for _, err := range errs {
 		d.warnings = append(d.warnings, err.Error())
 	}
+	d.warnings = append(d.warnings, want.Warnings...)
 	d.mu.Unlock()
 	return errors.Join(errs...)
 }
@@ -329,6 +340,7 @@ func (d *Daemon) shutdown() error {
 			errs = append(errs, err)
 		}
 	}
+	d.wg.shutdown()
 	if err := d.sys.Restore(); err != nil {
 		errs = append(errs, err)
 	}
@@ -391,6 +403,7 @@ func (d *Daemon) Status() control.Status {
 				ps.Targets = append(ps.Targets, ts)
 			}
 			ps.Counters = &counters
+			ps.Targets = append(ps.Targets, d.wg.targetStatus(p.Name, name)...)
 		}
 		st.Proxies = append(st.Proxies, ps)
 	}

@@ -64,8 +64,7 @@ type Reader interface {
 // back, the device's key changed. Handshake times and byte counters change
 // all the time and are not worth a poke on their own.
 type Watcher struct {
-	log  *slog.Logger
-	poke func()
+	log *slog.Logger
 	// isWireGuard tells whether the link of w is a WireGuard device;
 	// open returns a Reader. Both are replaced in tests.
 	isWireGuard func(w Want) bool
@@ -97,12 +96,10 @@ type device struct {
 	reading bool
 }
 
-// NewWatcher returns a watcher that calls poke, which must not block, after
-// every change it notices.
-func NewWatcher(log *slog.Logger, poke func()) *Watcher {
+// NewWatcher returns a watcher that logs through log.
+func NewWatcher(log *slog.Logger) *Watcher {
 	return &Watcher{
 		log:         log,
-		poke:        poke,
 		isWireGuard: isWireGuardLink,
 		open:        func() (Reader, error) { return wgctrl.New() },
 		now:         time.Now,
@@ -187,8 +184,9 @@ func (w *Watcher) Devices() []world.WireGuard {
 }
 
 // Run reads the watched devices every PollInterval, and at once after Watch
-// was handed a new one, until ctx is done.
-func (w *Watcher) Run(ctx context.Context) {
+// was handed a new one, until ctx is done. It calls poke, which must not
+// block, after every change it notices.
+func (w *Watcher) Run(ctx context.Context, poke func()) {
 	var r Reader
 	defer func() {
 		if r != nil {
@@ -212,7 +210,7 @@ func (w *Watcher) Run(ctx context.Context) {
 			}
 		}
 		if r != nil && w.readAll(ctx, r) {
-			w.poke()
+			poke()
 		}
 		if !timer.Stop() {
 			select {

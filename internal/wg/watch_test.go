@@ -88,7 +88,7 @@ type watchFixture struct {
 func newWatchFixture(t *testing.T, wireguard map[string]bool) *watchFixture {
 	t.Helper()
 	f := &watchFixture{r: &fakeReader{devs: map[string]*wgtypes.Device{}}, now: time.Unix(1_700_000_000, 0)}
-	f.w = NewWatcher(slog.New(slog.NewTextHandler(io.Discard, nil)), func() { f.pokes.Add(1) })
+	f.w = NewWatcher(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.w.isWireGuard = func(w Want) bool { return wireguard[w.Name] }
 	f.w.open = func() (Reader, error) { return f.r, nil }
 	f.w.now = func() time.Time { return f.now }
@@ -266,7 +266,7 @@ func TestWatcherRunStopsCleanly(t *testing.T) {
 	f.r.set("wg0", &wgtypes.Device{PublicKey: key(1)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); f.w.Run(ctx) }()
+	go func() { defer close(done); f.w.Run(ctx, func() { f.pokes.Add(1) }) }()
 	f.w.Watch([]Want{{Name: "wg0", Index: 5}}) // kicks a read at once
 	waitFor(t, func() bool { return f.pokes.Load() == 1 })
 	cancel()

@@ -1,0 +1,185 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/ndproxy/ndproxy/internal/config"
+	"github.com/ndproxy/ndproxy/internal/control"
+	"github.com/ndproxy/ndproxy/internal/kernel"
+	"github.com/ndproxy/ndproxy/internal/plan"
+	"github.com/ndproxy/ndproxy/internal/wg"
+	"github.com/ndproxy/ndproxy/internal/world"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// wireguard is the daemon's side of WireGuard: the watcher that reads the
+// devices' peers, and the derived link-local addresses ndproxy put on
+// devices, which it removes again on exit.
+type wireguard struct {
+	log     *slog.Logger
+	watcher *wg.Watcher
+	// added are the link-locals ndproxy added; only the run loop touches it.
+	added map[linkAddr]bool
+	// warned is the last set of warnings logged, so each is logged once.
+	warned []string
+
+	// mu protects owned: the run loop writes it, Status reads it.
+	mu sync.Mutex
+	// owned are the owned targets per proxy section, from the last plan.
+	owned map[string][]plan.Owned
+}
+
+type linkAddr struct {
+	index int
+	addr  netip.Prefix
+}
+
+func newWireGuard(log *slog.Logger) *wireguard {
+	return &wireguard{log: log, watcher: wg.NewWatcher(log), added: map[linkAddr]bool{}}
+}
+
+// startWireGuard starts the watcher; the returned channel is closed when it
+// has stopped after ctx is done.
+func (d *Daemon) startWireGuard(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.wg.watcher.Run(ctx, d.poke)
+	}()
+	return done
+}
+
+// snapshot tells the watcher which links to watch, and adds what it knows
+// about them to w, with the routes into them that someone else made.
+func (x *wireguard) snapshot(cfg *config.Config, w *world.World) error {
+	var wants []wg.Want
+	for _, c := range plan.WireGuardWants(cfg, w) {
+		wants = append(wants, wg.Want{Name: c.Name, Index: c.Index, HandshakeTimeout: c.HandshakeTimeout})
+	}
+	x.watcher.Watch(wants)
+	w.WireGuard = x.watcher.Devices()
+	if len(w.WireGuard) == 0 {
+		return nil
+	}
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return fmt.Errorf("list routes: %w", err)
+	}
+	for i := range w.WireGuard {
+		dev := &w.WireGuard[i]
+		for _, r := range routes {
+			if r.LinkIndex != dev.LinkIndex || r.Protocol == kernel.RouteProtocol || r.Dst == nil || r.Type != unix.RTN_UNICAST {
+				continue
+			}
+			a, ok := netip.AddrFromSlice(r.Dst.IP)
+			ones, _ := r.Dst.Mask.Size()
+			if ok {
+				dev.Routes = append(dev.Routes, netip.PrefixFrom(a, ones).Masked())
+			}
+		}
+	}
+	return nil
+}
+
+// apply puts the wanted derived link-locals on their devices when missing
+// and removes those ndproxy added that are no longer wanted; it logs new
+// warnings and keeps the owned targets for Status.
+func (x *wireguard) apply(w *world.World, want *plan.Desired) []error {
+	var errs []error
+	keep := map[linkAddr]bool{}
+	for _, a := range want.LinkLocals {
+		k := linkAddr{a.LinkIndex, a.Prefix}
+		keep[k] = true
+		if slices.ContainsFunc(w.AddrsOf(a.LinkIndex), func(have world.Addr) bool { return have.Prefix.Addr() == a.Prefix.Addr() }) {
+			continue // ours from before, or the admin's: either way there
+		}
+		if err := netlink.AddrAdd(linkIndex(a.LinkIndex), toNetlinkAddr(a.Prefix)); err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("add link-local %s to link %d: %w", a.Prefix, a.LinkIndex, err))
+			continue
+		}
+		if !x.added[k] {
+			name := fmt.Sprint(a.LinkIndex)
+			if l, ok := w.LinkByIndex(a.LinkIndex); ok {
+				name = l.Name
+			}
+			x.log.Info("derived link-local address added", "device", name, "address", a.Prefix)
+		}
+		x.added[k] = true
+	}
+	for k := range x.added {
+		if !keep[k] {
+			x.remove(k)
+		}
+	}
+	if !slices.Equal(x.warned, want.Warnings) {
+		for _, s := range want.Warnings {
+			if !slices.Contains(x.warned, s) {
+				x.log.Warn(s)
+			}
+		}
+		x.warned = slices.Clone(want.Warnings)
+	}
+	owned := map[string][]plan.Owned{}
+	for _, e := range want.Engines {
+		owned[e.Proxy.Name] = e.Owned
+	}
+	x.mu.Lock()
+	x.owned = owned
+	x.mu.Unlock()
+	return errs
+}
+
+// remove deletes a link-local ndproxy added; one already gone (the device
+// went down or away) is fine.
+func (x *wireguard) remove(k linkAddr) {
+	delete(x.added, k)
+	err := netlink.AddrDel(linkIndex(k.index), toNetlinkAddr(k.addr))
+	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENODEV) {
+		x.log.Warn("cannot remove derived link-local address", "link", k.index, "address", k.addr, "err", err)
+		return
+	}
+	x.log.Info("derived link-local address removed", "link", k.index, "address", k.addr)
+}
+
+// shutdown removes every link-local ndproxy added.
+func (x *wireguard) shutdown() {
+	for k := range x.added {
+		x.remove(k)
+	}
+}
+
+// targetStatus lists the owned targets of proxy section name for Status.
+func (x *wireguard) targetStatus(name string, ifname func(int) string) []control.TargetStatus {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []control.TargetStatus
+	for _, o := range x.owned[name] {
+		addr := o.Prefix.String()
+		if o.Prefix.IsSingleIP() {
+			addr = o.Prefix.Addr().String()
+		}
+		out = append(out, control.TargetStatus{Address: addr, State: "owned", Interface: ifname(o.LinkIndex), Learned: "wireguard"})
+	}
+	return out
+}
+
+func linkIndex(i int) netlink.Link {
+	return &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: i}}
+}
+
+// toNetlinkAddr is a link-local address without DAD: it is derived from a
+// key unique on the device, and WireGuard has no link to detect anything on.
+func toNetlinkAddr(p netip.Prefix) *netlink.Addr {
+	return &netlink.Addr{
+		IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)},
+		Flags: unix.IFA_F_NODAD,
+	}
+}
