@@ -223,6 +223,11 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		}
 	}
 	d.applyEngines(ctx, want)
+	// Host routes added without waiting (onTargetChange) that the kernel
+	// refused are missing from w.Routes: logged here, added again below.
+	for _, err := range d.routes.Failures() {
+		d.log.Warn("host route refused", "err", err)
+	}
 	add, del := plan.RouteDiff(w.Routes, want.Routes)
 	for _, r := range del {
 		if err := d.routes.Del(r); err != nil {
@@ -308,12 +313,14 @@ func (d *Daemon) stopLocked(name string) {
 
 // onTargetChange installs the host route of a newly verified target at once,
 // before the asker's first packet arrives, then lets the planner settle the
-// rest. The planner wants the same route, so the two never disagree.
+// rest. The planner wants the same route, so the two never disagree. The
+// route is not waited for: the reconcile this pokes reads the kernel's
+// answer and adds a route it refused again.
 func (d *Daemon) onTargetChange(p config.Proxy) func(*plan.Target) {
 	return func(added *plan.Target) {
 		if added != nil && p.Route == config.RouteHost {
 			r := world.Route{Dst: netip.PrefixFrom(added.Addr, 128), LinkIndex: added.LinkIndex, Metric: p.RouteMetric}
-			if err := d.routes.Add(r); err != nil {
+			if err := d.routes.AddNow(r); err != nil {
 				d.log.Warn("cannot add host route", "target", added.Addr, "err", err)
 			}
 		}
