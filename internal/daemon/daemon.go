@@ -62,6 +62,11 @@ type Daemon struct {
 	prefixes map[string]map[netip.Prefix]string
 	// netifd is set once ubus is up, on OpenWrt only.
 	netifd *netifd.Watcher
+	// netmgr is set once the host's network manager is followed over
+	// D-Bus, on plain Linux only (dbus.go).
+	netmgr interface {
+		Delegated() map[string][]netip.Prefix
+	}
 }
 
 type running struct {
@@ -204,6 +209,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	w.Logical = d.netifd.Interfaces()
+	if d.netmgr != nil {
+		w.AddDelegated(d.netmgr.Delegated())
+	}
 	cfg := d.cfg
 	var targets []plan.Target
 	for _, r := range d.engines {
