@@ -46,7 +46,7 @@ type Delegation struct {
 //	     "PreferredLifetimeUSec": 12345678, "ValidLifetimeUSec": 23456789}]}}]}
 //
 // Prefix is the address as an array of 16 numbers (JSON_BUILD_PAIR_IN6_ADDR);
-// systemd 256 added "PrefixString" beside it. The lifetimes are absolute
+// the current source adds "PrefixString" beside it (the address as text). The lifetimes are absolute
 // CLOCK_BOOTTIME times in microseconds and are left out when infinite
 // (JSON_BUILD_PAIR_FINITE_USEC). Versions before 255 have no "DHCPv6Client".
 type describe struct {
