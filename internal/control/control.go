@@ -17,6 +17,7 @@ import (
 
 	"github.com/ndproxy/ndproxy/internal/kernel"
 	"github.com/ndproxy/ndproxy/internal/proxy"
+	"github.com/ndproxy/ndproxy/internal/ra"
 )
 
 // Status is what the daemon reports. Its JSON shape is documented in
@@ -47,6 +48,8 @@ type ProxyStatus struct {
 	WaitingFor string          `json:"waiting_for,omitempty"`
 	Targets    []TargetStatus  `json:"targets"`
 	Counters   *proxy.Counters `json:"counters,omitempty"`
+	// RARelay is the section's Router Advertisement relay, if ra_relay is on.
+	RARelay *ra.Status `json:"ra_relay,omitempty"`
 }
 
 // TargetStatus is one target of a proxy.

@@ -62,6 +62,8 @@ type Daemon struct {
 	prefixes map[string]map[netip.Prefix]string
 	// netifd is set once ubus is up, on OpenWrt only.
 	netifd *netifd.Watcher
+	// ra are the RA relays (ra.go), with their own lock.
+	ra raRelays
 	// netmgr is set once the host's network manager is followed over
 	// D-Bus, on plain Linux only (dbus.go).
 	netmgr interface {
@@ -231,6 +233,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		}
 	}
 	d.applyEngines(ctx, want)
+	d.applyRelays(ctx, cfg, w)
 	// Host routes added without waiting (onTargetChange) that the kernel
 	// refused are missing from w.Routes: logged here, added again below.
 	for _, err := range d.routes.Failures() {
@@ -340,6 +343,7 @@ func (d *Daemon) onTargetChange(p config.Proxy) func(*plan.Target) {
 // sysctls it changed, in the reverse order of setting them up.
 func (d *Daemon) shutdown() error {
 	d.sdNotify(sdnotify.Stopping)
+	d.stopRelays() // router lifetime 0 to the downstream hosts first
 	d.mu.Lock()
 	for name := range d.engines {
 		d.stopLocked(name)
@@ -419,6 +423,9 @@ func (d *Daemon) Status() control.Status {
 			}
 			ps.Counters = &counters
 			ps.Targets = append(ps.Targets, d.wg.targetStatus(p.Name, name)...)
+		}
+		if rs := d.relayStatus(p.Name); rs != nil {
+			ps.RARelay = rs
 		}
 		st.Proxies = append(st.Proxies, ps)
 	}

@@ -67,9 +67,9 @@ func newLearner(log *slog.Logger, learn func(netip.Addr, int)) *learner {
 	l := &learner{log: log, learn: learn, socks: map[int]*os.File{}, seen: map[netip.Addr]time.Time{},
 		queue: make(chan learned, maxDelayed), done: make(chan struct{})}
 	if learn != nil {
-		l.wg.Add(1)
+		// Not waited for on close: learn may be waiting for the daemon,
+		// which may be waiting for this relay to stop.
 		go func() {
-			defer l.wg.Done()
 			for {
 				select {
 				case <-l.done:
