@@ -48,6 +48,13 @@ func (c *Config) Marshal() ([]byte, error) {
 		w.duration("invalid_ttl", p.InvalidTTL)
 		w.duration("probe_timeout", p.ProbeTimeout)
 		w.option("probe_retries", strconv.Itoa(p.ProbeRetries))
+		w.option("ra_relay", formatBool(p.RARelay))
+		w.option("ra_onlink", formatBool(p.RAOnLink))
+		for _, a := range p.RADNS {
+			w.list("ra_dns", a.String())
+		}
+		w.duration("ra_interval", p.RAInterval)
+		w.duration("ra_holddown", p.RAHoldDown)
 	}
 	for _, r := range c.Reflectors {
 		w.reflector(r)
