@@ -785,6 +785,7 @@ func FuzzParse(f *testing.F) {
 		"config proxy 'a'\nconfig proxy '@proxy[0]'\n\toption x \"y\\\"\"\n",
 		"package x\n",
 		"config mdns\n\tlist interface a\n\tlist interface b\n\tlist reachable fd00::/8\nconfig mdns 'm'\n\tlist interface c\n",
+		"config wireguard\n\toption enabled 0\n\toption device wg0\nconfig wireguard\n\toption device wg1\n\toption handshake_timeout 3m\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -808,7 +809,8 @@ func FuzzParse(f *testing.F) {
 			return p.Last().String() == ".Name"
 		}, cmp.Comparer(func(a, b string) bool {
 			return a == b || strings.HasPrefix(a, "@proxy[") && strings.HasPrefix(b, "@proxy[") ||
-				strings.HasPrefix(a, "@mdns[") && strings.HasPrefix(b, "@mdns[")
+				strings.HasPrefix(a, "@mdns[") && strings.HasPrefix(b, "@mdns[") ||
+				strings.HasPrefix(a, "@wireguard[") && strings.HasPrefix(b, "@wireguard[")
 		}))
 		if diff := cmp.Diff(cfg, again, cmpPrefix, renumbered); diff != "" {
 			t.Fatalf("Parse(Marshal(cfg)) (-cfg +got):\n%s\n%s", diff, out)

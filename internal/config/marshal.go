@@ -59,6 +59,9 @@ func (c *Config) Marshal() ([]byte, error) {
 	for _, r := range c.Reflectors {
 		w.reflector(r)
 	}
+	for _, g := range c.WireGuard {
+		w.wireguard(g)
+	}
 	if w.err != nil {
 		return nil, w.err
 	}

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // wireguardOptions are the options of a "wireguard" section, in
 // docs/config.md order.
@@ -38,5 +42,33 @@ func (s *section) wireguard() (wg WireGuard, on bool) {
 	}
 	wg.LinkLocal = s.boolean("link_local", true)
 	wg.HandshakeTimeout = s.duration("handshake_timeout", 0, 0, 24*time.Hour)
+	if wg.HandshakeTimeout > 0 && wg.HandshakeTimeout < MinHandshakeTimeout {
+		s.errorf("handshake_timeout", "%s is too short: 0 (off) or at least %s; WireGuard renews the handshake of a live peer only every 2 minutes",
+			formatDuration(wg.HandshakeTimeout), formatDuration(MinHandshakeTimeout))
+		wg.HandshakeTimeout = 0
+	}
 	return wg, on
+}
+
+// MinHandshakeTimeout is the shortest handshake_timeout that does not drop
+// live peers: WireGuard starts a new handshake 120 s after the last
+// (REKEY_AFTER_TIME) and gives up on a session after 180 s
+// (REJECT_AFTER_TIME), so a peer whose keepalives flow has a handshake
+// younger than that.
+const MinHandshakeTimeout = 3 * time.Minute
+
+// wireguard writes a wireguard section.
+func (w *uciWriter) wireguard(g WireGuard) {
+	name := g.Name
+	if strings.HasPrefix(name, "@") {
+		name = "" // anonymous
+	} else if !validName(name) {
+		w.fail(fmt.Errorf("marshal config: wireguard section name %q is not valid: use letters, digits and _", name))
+		return
+	}
+	w.section("wireguard", name)
+	w.option("enabled", "1")
+	w.option("device", g.Device)
+	w.option("link_local", formatBool(g.LinkLocal))
+	w.duration("handshake_timeout", g.HandshakeTimeout)
 }
