@@ -150,3 +150,55 @@ func prefixSources(t *testing.T, d *daemon) map[string]string {
 	}
 	return st.Proxies[0].PrefixSources
 }
+
+// TestRealNetworkd252: with this machine's own systemd-networkd (Debian 12,
+// systemd 252) running in gw and on the bus, ndproxy reads its real
+// Describe() and NamespaceId, finds no delegated prefix (252 publishes
+// none) and runs as it always did: one debug line, no warning.
+func TestRealNetworkd252(t *testing.T) {
+	t.Parallel()
+	const networkd = "/lib/systemd/systemd-networkd"
+	if _, err := os.Stat(networkd); err != nil {
+		t.Skip("systemd-networkd is not installed")
+	}
+	lan := netip.MustParsePrefix("2001:db8:d2:1::/64")
+	lab := netns.New(t)
+	isp, gw, pi := lab.Host("isp"), lab.Host("gw"), lab.Host("pi")
+	lab.Link(isp, "lan0", gw, "wlan0")
+	lab.Link(gw, "eth0", pi, "eth0")
+	bus := dbustest.Start(t, netmgrtest.Policies(t)...)
+
+	// networkd gets a private /run/systemd in a mount namespace of its
+	// own, so that neither configuration nor state touch the machine's; it
+	// drops to the user systemd-network by itself. It manages no link here
+	// (without udev it leaves them pending): what matters is its bus API.
+	nd := gw.StartEnv("systemd-networkd", []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus.Address()}, "unshare", "-m", "sh", "-c",
+		"mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/netif && "+
+			"chown systemd-network:systemd-network /run/systemd/netif && exec "+networkd)
+	t.Cleanup(func() { _ = nd.Stop(5 * time.Second) })
+	gw.AddAddr("wlan0", host(lan, 1))
+
+	d := newDaemon(t, gw, fmt.Sprintf("config proxy 'island'\n\toption upstream 'wlan0'\n\tlist downstream 'eth0'\n\tlist prefix_from 'wlan0'\n\tlist prefix '%v'\n", subnet(lan, 80, 0xd0)))
+	d.proc = gw.StartEnv("ndproxy", []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus.Address()}, d.bin, "run", "-c", d.conf)
+	if err := netns.Poll(10*time.Second, func() error {
+		if err := d.running(); err != nil {
+			return err
+		}
+		if !strings.Contains(d.proc.Log(), "holds no delegated prefix") {
+			return fmt.Errorf("no debug line about systemd-networkd in ndproxy's log")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("%v\nndproxy's log:\n%s\nnetworkd's log:\n%s", err, d.proc.Log(), nd.Log())
+	}
+	// The on-link prefix of the address networkd gave wlan0 is taken as
+	// always; nothing is delegated.
+	src := prefixSources(t, d)
+	if src[lan.String()] != "wlan0 on-link" || len(src) != 2 {
+		t.Errorf("prefix sources %v, want %v from wlan0 on-link and the configured one", src, lan)
+	}
+	if log := d.proc.Log(); strings.Contains(log, "level=WARN") || strings.Contains(log, "level=ERROR") {
+		t.Errorf("warnings with a real networkd on the bus:\n%s", log)
+	}
+	d.stop()
+}
