@@ -213,6 +213,21 @@ func printStatus(out io.Writer, st control.Status) {
 			}
 		}
 	}
+	for _, r := range st.Reflectors {
+		fmt.Fprintf(out, "mdns %s: %s, reflecting between %s\n", r.Name, r.State, orNone(r.Reflecting))
+		for _, i := range r.Interfaces {
+			if why := r.Waiting[i]; why != "" {
+				fmt.Fprintf(out, "  waiting for %s: %s\n", i, why)
+			}
+		}
+		if c := r.Counters; c != nil {
+			fmt.Fprintf(out, "  received %d, relayed %d, legacy queries %d, records filtered %d, held back %d\n",
+				c.Received, c.Relayed, c.LegacyQueries, c.RecordsFiltered, c.RecordsSuppressed)
+			if len(c.Dropped) > 0 {
+				fmt.Fprintf(out, "  dropped: %v\n", c.Dropped)
+			}
+		}
+	}
 	for _, w := range st.Warnings {
 		fmt.Fprintln(out, "warning:", w)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ndproxy/ndproxy/internal/kernel"
+	"github.com/ndproxy/ndproxy/internal/mdns"
 	"github.com/ndproxy/ndproxy/internal/proxy"
 	"github.com/ndproxy/ndproxy/internal/ra"
 )
@@ -30,6 +31,21 @@ type Status struct {
 	// Warnings are problems the daemon met applying its plan (a sysctl it
 	// could not set, a route the kernel refused).
 	Warnings []string `json:"warnings"`
+	// Reflectors are the enabled mdns sections.
+	Reflectors []ReflectorStatus `json:"reflectors,omitempty"`
+}
+
+// ReflectorStatus is one mdns section.
+type ReflectorStatus struct {
+	Name       string   `json:"name"`
+	Interfaces []string `json:"interfaces"`
+	// Reflecting are the devices it reflects between now; Waiting says
+	// why each other configured interface is not among them.
+	Reflecting []string          `json:"reflecting"`
+	Waiting    map[string]string `json:"waiting,omitempty"`
+	// State is "running" with two links or more, else "waiting".
+	State    string         `json:"state"`
+	Counters *mdns.Counters `json:"counters,omitempty"`
 }
 
 // ProxyStatus is one proxy section.

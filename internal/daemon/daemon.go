@@ -62,6 +62,8 @@ type Daemon struct {
 	prefixes map[string]map[netip.Prefix]string
 	// netifd is set once ubus is up, on OpenWrt only.
 	netifd *netifd.Watcher
+	// mdns are the mDNS reflectors (mdns.go), with their own lock.
+	mdns reflectors
 	// ra are the RA relays (ra.go), with their own lock.
 	ra raRelays
 	// netmgr is set once the host's network manager is followed over
@@ -233,6 +235,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		}
 	}
 	d.applyEngines(ctx, want)
+	d.applyReflectors(cfg, w)
 	d.applyRelays(ctx, cfg, w)
 	// Host routes added without waiting (onTargetChange) that the kernel
 	// refused are missing from w.Routes: logged here, added again below.
@@ -343,6 +346,7 @@ func (d *Daemon) onTargetChange(p config.Proxy) func(*plan.Target) {
 // sysctls it changed, in the reverse order of setting them up.
 func (d *Daemon) shutdown() error {
 	d.sdNotify(sdnotify.Stopping)
+	d.stopReflectors()
 	d.stopRelays() // router lifetime 0 to the downstream hosts first
 	d.mu.Lock()
 	for name := range d.engines {
@@ -429,6 +433,7 @@ func (d *Daemon) Status() control.Status {
 		}
 		st.Proxies = append(st.Proxies, ps)
 	}
+	st.Reflectors = d.reflectorStatus(d.cfg)
 	return st
 }
 

@@ -1,0 +1,498 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ndproxy/ndproxy/internal/control"
+	"github.com/ndproxy/ndproxy/test/netns"
+	"golang.org/x/net/dns/dnsmessage"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// mdnsHelperEnv, set to a JSON mdnsQuery, makes the test binary an mDNS
+// client inside a namespace (as netns does for TCP): it sends the query and
+// prints what comes back as JSON. The replies are read with x/net's
+// dnsmessage, not with ndproxy's own parser.
+const mdnsHelperEnv = "NDPROXY_MDNS_QUERY"
+
+func init() {
+	arg := os.Getenv(mdnsHelperEnv)
+	if arg == "" {
+		return
+	}
+	var q mdnsQuery
+	err := json.Unmarshal([]byte(arg), &q)
+	var res mdnsResult
+	if err == nil {
+		res, err = q.run()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mdns helper:", err)
+		os.Exit(1)
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	os.Exit(0)
+}
+
+// mdnsQuery is one mDNS exchange from a host.
+type mdnsQuery struct {
+	Iface string
+	V4    bool
+	Name  string // without the trailing dot: "pi41.local"
+	Type  uint16 // 1 A, 28 AAAA
+	// SrcPort 5353 is a full mDNS querier; 0 an ephemeral port, a legacy
+	// unicast querier (RFC 6762 §6.7).
+	SrcPort int
+	ID      uint16
+	QU      bool
+	// Raw, when set, is sent instead of a query.
+	Raw []byte
+	// Count queries are sent Every apart; replies are collected until
+	// Wait after the first.
+	Count int
+	Every time.Duration
+	Wait  time.Duration
+}
+
+type mdnsResult struct {
+	Replies []mdnsReply
+}
+
+type mdnsReply struct {
+	From    string
+	Unicast bool
+	ID      uint16
+	At      time.Duration // since the first query was sent
+	Records []mdnsRecord
+}
+
+type mdnsRecord struct {
+	Name       string
+	Type       uint16
+	Addr       string // A and AAAA only
+	CacheFlush bool
+	TTL        uint32
+}
+
+// addrs returns the addresses of name in the replies (any section).
+func (r mdnsResult) addrs(name string) []netip.Addr {
+	var out []netip.Addr
+	for _, rep := range r.Replies {
+		for _, rec := range rep.Records {
+			if strings.EqualFold(rec.Name, name+".") && rec.Addr != "" {
+				a := netip.MustParseAddr(rec.Addr)
+				if !slices.Contains(out, a) {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (q mdnsQuery) run() (mdnsResult, error) {
+	ifi, err := net.InterfaceByName(q.Iface)
+	if err != nil {
+		return mdnsResult{}, err
+	}
+	network, group := "udp6", &net.UDPAddr{IP: net.ParseIP("ff02::fb"), Port: 5353}
+	if q.V4 {
+		network, group = "udp4", &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		})
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), network, fmt.Sprintf(":%d", q.SrcPort))
+	if err != nil {
+		return mdnsResult{}, err
+	}
+	defer pc.Close()
+	// read returns a datagram and whether it was sent to us alone.
+	var read func([]byte) (int, net.Addr, bool, error)
+	var send func([]byte) error
+	if q.V4 {
+		p := ipv4.NewPacketConn(pc)
+		p.SetMulticastInterface(ifi)
+		p.SetMulticastTTL(255)
+		p.SetMulticastLoopback(false)
+		p.SetControlMessage(ipv4.FlagDst, true)
+		if q.SrcPort == 5353 {
+			if err := p.JoinGroup(ifi, group); err != nil {
+				return mdnsResult{}, err
+			}
+		}
+		read = func(b []byte) (int, net.Addr, bool, error) {
+			n, cm, src, err := p.ReadFrom(b)
+			return n, src, cm != nil && !cm.Dst.IsMulticast(), err
+		}
+		send = func(b []byte) error { _, err := p.WriteTo(b, nil, group); return err }
+	} else {
+		p := ipv6.NewPacketConn(pc)
+		p.SetMulticastInterface(ifi)
+		p.SetMulticastHopLimit(255)
+		p.SetMulticastLoopback(false)
+		p.SetControlMessage(ipv6.FlagDst, true)
+		if q.SrcPort == 5353 {
+			if err := p.JoinGroup(ifi, group); err != nil {
+				return mdnsResult{}, err
+			}
+		}
+		read = func(b []byte) (int, net.Addr, bool, error) {
+			n, cm, src, err := p.ReadFrom(b)
+			return n, src, cm != nil && !cm.Dst.IsMulticast(), err
+		}
+		send = func(b []byte) error { _, err := p.WriteTo(b, nil, group); return err }
+	}
+
+	msg := q.Raw
+	if msg == nil {
+		class := dnsmessage.ClassINET
+		if q.QU {
+			class |= 1 << 15
+		}
+		b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: q.ID})
+		b.StartQuestions()
+		b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(q.Name + "."), Type: dnsmessage.Type(q.Type), Class: class})
+		if msg, err = b.Finish(); err != nil {
+			return mdnsResult{}, err
+		}
+	}
+	start := time.Now()
+	go func() {
+		for i := 0; i < max(q.Count, 1); i++ {
+			send(msg)
+			time.Sleep(q.Every)
+		}
+	}()
+	var res mdnsResult
+	buf := make([]byte, 9000)
+	pc.SetReadDeadline(start.Add(q.Wait))
+	for {
+		n, src, unicast, err := read(buf)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return res, nil
+			}
+			return res, err
+		}
+		rep, ok := parseReply(buf[:n])
+		if !ok {
+			continue // a query, or garbage
+		}
+		rep.From, rep.Unicast, rep.At = src.String(), unicast, time.Since(start)
+		res.Replies = append(res.Replies, rep)
+	}
+}
+
+func parseReply(b []byte) (mdnsReply, bool) {
+	var p dnsmessage.Parser
+	h, err := p.Start(b)
+	if err != nil || !h.Response {
+		return mdnsReply{}, false
+	}
+	rep := mdnsReply{ID: h.ID}
+	if err := p.SkipAllQuestions(); err != nil {
+		return mdnsReply{}, false
+	}
+	for {
+		r, err := p.Answer()
+		if err == dnsmessage.ErrSectionDone {
+			break
+		}
+		if err != nil {
+			return mdnsReply{}, false
+		}
+		rep.Records = append(rep.Records, record(r))
+	}
+	if p.SkipAllAuthorities() != nil {
+		return rep, true
+	}
+	for {
+		r, err := p.Additional()
+		if err != nil {
+			break
+		}
+		rep.Records = append(rep.Records, record(r))
+	}
+	return rep, true
+}
+
+func record(res dnsmessage.Resource) mdnsRecord {
+	h := res.Header
+	r := mdnsRecord{Name: h.Name.String(), Type: uint16(h.Type), CacheFlush: h.Class&(1<<15) != 0, TTL: h.TTL}
+	switch b := res.Body.(type) {
+	case *dnsmessage.AResource:
+		r.Addr = netip.AddrFrom4(b.A).String()
+	case *dnsmessage.AAAAResource:
+		r.Addr = netip.AddrFrom16(b.AAAA).String()
+	}
+	return r
+}
+
+// mdnsAsk runs q on h.
+func mdnsAsk(t *testing.T, h *netns.Host, q mdnsQuery) mdnsResult {
+	t.Helper()
+	if q.Wait == 0 {
+		q.Wait = 1500 * time.Millisecond
+	}
+	arg, _ := json.Marshal(q)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), q.Wait+10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", h.NS, exe)
+	cmd.Env = append(os.Environ(), mdnsHelperEnv+"="+string(arg))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("mDNS query on %s: %v: %s", h.Name, err, out)
+	}
+	var res mdnsResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("mDNS helper output %q: %v", out, err)
+	}
+	return res
+}
+
+// mdnsLab is S1 with IPv4 too, and avahi-daemon publishing pi41's name on
+// the island.
+type mdnsLab struct {
+	*s1
+	pi     pi
+	pi4    netip.Addr
+	avahi  *netns.Proc
+	config string
+}
+
+func buildMDNS(t *testing.T) *mdnsLab {
+	s := buildS1(t, s1Params{
+		lan:      netip.MustParsePrefix("2001:db8:6d:1::/64"),
+		sub:      netip.MustParsePrefix("2001:db8:6d:1:4100::/72"),
+		piBits:   80,
+		pis:      1,
+		ula:      netip.MustParsePrefix("fd6d:41::/64"),
+		internet: netip.MustParseAddr("2001:db8:ffff:6d::1"),
+	})
+	l := &mdnsLab{s1: s, pi: s.pis[0], pi4: netip.MustParseAddr("10.41.0.41")}
+	s.laptop.MustIP("-4", "addr", "add", "192.168.77.100/24", "dev", "eth0")
+	s.gw.MustIP("-4", "addr", "add", "192.168.77.2/24", "dev", "wlan0")
+	s.gw.MustIP("-4", "addr", "add", "10.41.0.1/24", "dev", "eth0")
+	l.pi.MustIP("-4", "addr", "add", "10.41.0.41/24", "dev", "eth0")
+	l.avahi = l.pi.Avahi("pi41", []string{"eth0"}, "")
+	l.config = s.config() + "\nconfig mdns 'lan'\n\tlist interface 'wlan0'\n\tlist interface 'eth0'\n"
+	return l
+}
+
+// resolve asks from the laptop for pi41.local over IPv6 with q's settings
+// until an answer comes, and returns the addresses in it.
+func (l *mdnsLab) resolve(t *testing.T, d *daemon, q mdnsQuery) (mdnsResult, error) {
+	t.Helper()
+	q.Iface, q.Name = "eth0", "pi41.local"
+	if q.Type == 0 {
+		q.Type = 28
+	}
+	var res mdnsResult
+	err := netns.Poll(10*time.Second, func() error {
+		if err := d.running(); err != nil {
+			return err
+		}
+		res = mdnsAsk(t, l.laptop, q)
+		if len(res.addrs("pi41.local")) == 0 {
+			return fmt.Errorf("no answer for pi41.local (%+v)", q)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// checkAddrs fails unless addrs hold the pi's global address and none of its
+// ULA and link-local ones.
+func (l *mdnsLab) checkAddrs(t *testing.T, what string, addrs []netip.Addr) {
+	t.Helper()
+	if !slices.Contains(addrs, l.pi.addr) {
+		t.Errorf("%s: %v, want the pi's global %v among them", what, addrs, l.pi.addr)
+	}
+	for _, a := range addrs {
+		if a == l.pi.ula.Addr() || a.IsLinkLocalUnicast() {
+			t.Errorf("%s: %v holds %v, which the laptop cannot reach", what, addrs, a)
+		}
+	}
+}
+
+// TestMDNSReflector is S1's mDNS line: avahi-daemon on pi41 publishes its
+// ULA, its global /80 address and an IPv4 address; the laptop on the home LAN
+// resolves pi41.local across the gateway and gets only what it can use.
+func TestMDNSReflector(t *testing.T) {
+	t.Parallel()
+	l := buildMDNS(t)
+
+	// The pi publishes the three: the filtering below is ndproxy's.
+	local := mdnsAsk(t, l.gw, mdnsQuery{Iface: "eth0", Name: "pi41.local", Type: 28, SrcPort: 0, ID: 7})
+	if got := local.addrs("pi41.local"); !slices.Contains(got, l.pi.ula.Addr()) || !slices.Contains(got, l.pi.addr) {
+		t.Fatalf("bad lab: on the island, pi41.local is %v; want its ULA %v and global %v", got, l.pi.ula.Addr(), l.pi.addr)
+	}
+
+	d := newDaemon(t, l.gw, l.config)
+	t.Run("without ndproxy no answer", func(t *testing.T) {
+		res := mdnsAsk(t, l.laptop, mdnsQuery{Iface: "eth0", Name: "pi41.local", Type: 28, SrcPort: 5353, Count: 2, Every: 500 * time.Millisecond, Wait: 2 * time.Second})
+		if got := res.addrs("pi41.local"); len(got) > 0 {
+			t.Errorf("the laptop resolved pi41.local to %v without ndproxy", got)
+		}
+	})
+	d.start()
+
+	t.Run("query", func(t *testing.T) {
+		res, err := l.resolve(t, d, mdnsQuery{SrcPort: 5353})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.checkAddrs(t, "pi41.local AAAA", res.addrs("pi41.local"))
+		for _, rep := range res.Replies {
+			if rep.Unicast || !strings.HasPrefix(rep.From, "[fe80:") || !strings.HasSuffix(rep.From, ":5353") {
+				t.Errorf("reply from %s (unicast %v), want multicast from gw's link-local, port 5353", rep.From, rep.Unicast)
+			}
+		}
+		// The address is one the laptop can use (the /80 is proxied).
+		reach(t, d, l.laptop, l.pi.addr, l.pi.Name, 10*time.Second)
+	})
+	t.Run("QU query", func(t *testing.T) {
+		res, err := l.resolve(t, d, mdnsQuery{SrcPort: 5353, QU: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.checkAddrs(t, "pi41.local AAAA, QU", res.addrs("pi41.local"))
+	})
+	t.Run("legacy unicast query", func(t *testing.T) {
+		res, err := l.resolve(t, d, mdnsQuery{SrcPort: 0, ID: 0x4242})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.checkAddrs(t, "pi41.local AAAA, legacy", res.addrs("pi41.local"))
+		for _, rep := range res.Replies {
+			if !rep.Unicast || rep.ID != 0x4242 || !strings.HasSuffix(rep.From, ":5353") {
+				t.Errorf("legacy reply from %s, unicast %v, ID %#x; want unicast from port 5353 with ID 0x4242", rep.From, rep.Unicast, rep.ID)
+			}
+			for _, r := range rep.Records {
+				if r.CacheFlush {
+					t.Errorf("legacy reply has a cache-flush bit on %s (RFC 6762 §6.7)", r.Name)
+				}
+			}
+		}
+	})
+	t.Run("IPv4", func(t *testing.T) {
+		res, err := l.resolve(t, d, mdnsQuery{SrcPort: 5353, V4: true, Type: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := res.addrs("pi41.local")
+		if !slices.Contains(got, l.pi4) {
+			t.Errorf("pi41.local A over IPv4: %v, want %v", got, l.pi4)
+		}
+		for _, rep := range res.Replies {
+			if !strings.HasPrefix(rep.From, "192.168.77.2:") {
+				t.Errorf("IPv4 reply from %s, want gw's 192.168.77.2", rep.From)
+			}
+		}
+		for _, a := range got {
+			if a == l.pi.ula.Addr() {
+				t.Errorf("pi41.local over IPv4: %v holds the ULA", got)
+			}
+		}
+	})
+	t.Run("malformed packets", func(t *testing.T) {
+		for _, raw := range [][]byte{{1, 2, 3}, {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 12}} {
+			mdnsAsk(t, l.laptop, mdnsQuery{Iface: "eth0", SrcPort: 5353, Raw: raw, Wait: 200 * time.Millisecond})
+		}
+		st := d.status(t)
+		if len(st.Reflectors) != 1 || st.Reflectors[0].Counters == nil || st.Reflectors[0].Counters.Dropped["malformed"] < 2 {
+			t.Errorf("malformed packets not counted: %+v", st.Reflectors)
+		}
+		if _, err := l.resolve(t, d, mdnsQuery{SrcPort: 5353}); err != nil {
+			t.Errorf("after malformed packets: %v", err)
+		}
+	})
+}
+
+// TestMDNSWithAvahiOnGateway runs an avahi-daemon (not a reflector) on the
+// gateway next to ndproxy: both work, nothing bounces between them, no name
+// conflict, and each record crosses at most once a second.
+func TestMDNSWithAvahiOnGateway(t *testing.T) {
+	t.Parallel()
+	l := buildMDNS(t)
+	gwAvahi := l.gw.Avahi("gwav", []string{"wlan0", "eth0"}, "")
+	d := newDaemon(t, l.gw, l.config)
+	d.start()
+
+	if _, err := l.resolve(t, d, mdnsQuery{SrcPort: 5353}); err != nil {
+		t.Fatal(err)
+	}
+	// gw's own name, answered by its avahi on the home LAN.
+	res := mdnsAsk(t, l.laptop, mdnsQuery{Iface: "eth0", Name: "gwav.local", Type: 28, SrcPort: 5353, Count: 2, Every: time.Second})
+	if len(res.addrs("gwav.local")) == 0 {
+		t.Errorf("gw's avahi does not answer for gwav.local on the home LAN")
+	}
+
+	// A query every 100 ms for 4 s: the pi answers many of them, and
+	// each of its records reaches the home LAN at most once a second.
+	res = mdnsAsk(t, l.laptop, mdnsQuery{Iface: "eth0", Name: "pi41.local", Type: 28, SrcPort: 5353,
+		Count: 40, Every: 100 * time.Millisecond, Wait: 4500 * time.Millisecond})
+	last := map[string]time.Duration{}
+	copies := 0
+	for _, rep := range res.Replies {
+		for _, r := range rep.Records {
+			if !strings.EqualFold(r.Name, "pi41.local.") || r.Addr == "" {
+				continue
+			}
+			copies++
+			k := r.Addr
+			if at, ok := last[k]; ok && rep.At-at < 900*time.Millisecond {
+				t.Errorf("%s %s reached the home LAN twice within %v", r.Name, r.Addr, rep.At-at)
+			}
+			last[k] = rep.At
+		}
+	}
+	if copies == 0 || copies > 2*6 {
+		t.Errorf("%d copies of pi41's address in 4.5 s, want between 1 and %d", copies, 2*6)
+	}
+	t.Logf("%d replies, %d copies of pi41's addresses in 4.5 s", len(res.Replies), copies)
+
+	for _, p := range []*netns.Proc{gwAvahi, l.avahi} {
+		if log := p.Log(); strings.Contains(strings.ToLower(log), "conflict") {
+			t.Errorf("avahi-daemon saw a name conflict:\n%s", log)
+		}
+	}
+	if st := d.status(t); len(st.Reflectors) == 1 && st.Reflectors[0].Counters != nil {
+		t.Logf("ndproxy counters: %+v", *st.Reflectors[0].Counters)
+	}
+}
+
+// status reads the running ndproxy's status over its control socket.
+func (d *daemon) status(t *testing.T) control.Status {
+	t.Helper()
+	out, err := d.host.Run(d.bin, "status", "--json", "-s", d.sock)
+	if err != nil {
+		t.Fatalf("ndproxy status: %v", err)
+	}
+	var st control.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("ndproxy status --json: %v\n%s", err, out)
+	}
+	return st
+}

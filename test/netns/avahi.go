@@ -1,0 +1,62 @@
+package netns
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Avahi starts avahi-daemon on the host as hostName, on the links ifaces,
+// with extra lines appended to its config file (each group under its own
+// [section] header, like "[reflector]\nenable-reflector=yes"), and waits until
+// it has registered its name.
+//
+// Several avahi-daemons on one machine need care: avahi keeps its pid file
+// and socket in /run/avahi-daemon whatever the config says, and talks to the
+// system D-Bus. So each runs in a mount namespace of its own (unshare -m;
+// ip netns exec has already made mounts slave to the host's) with a private
+// tmpfs on /run, as root without chroot (its config file lives in the lab's
+// directory), and with D-Bus off. Its log is the Proc's.
+func (h *Host) Avahi(hostName string, ifaces []string, extra string) *Proc {
+	h.lab.t.Helper()
+	conf := filepath.Join(h.lab.dir, fmt.Sprintf("%s-avahi-%d.conf", h.Name, h.lab.next()))
+	text := fmt.Sprintf(`[server]
+host-name=%s
+domain-name=local
+use-ipv4=yes
+use-ipv6=yes
+allow-interfaces=%s
+enable-dbus=no
+
+[wide-area]
+enable-wide-area=no
+
+[publish]
+publish-addresses=yes
+publish-workstation=no
+publish-hinfo=no
+
+%s
+`, hostName, strings.Join(ifaces, ","), extra)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		h.lab.t.Fatalf("netns: %v", err)
+	}
+	p := h.Start("avahi", "unshare", "-m", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/avahi-daemon && `+
+			`exec avahi-daemon --no-drop-root --no-chroot --no-rlimits --no-proc-title -f "$0"`, conf)
+	err := Poll(15*time.Second, func() error {
+		if p.Exited() {
+			return fmt.Errorf("avahi-daemon exited: %w", ErrGiveUp)
+		}
+		if !strings.Contains(p.Log(), "Server startup complete") {
+			return fmt.Errorf("avahi-daemon has not registered its name yet")
+		}
+		return nil
+	})
+	if err != nil {
+		h.lab.t.Fatalf("netns: avahi-daemon on %s: %v\n%s", h.Name, err, p.Log())
+	}
+	return p
+}
