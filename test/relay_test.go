@@ -180,6 +180,25 @@ func TestRelayRA(t *testing.T) {
 		t.Errorf("%s took IPv6 MTU %s from the RA, want %d", s.pis[0].Name, mtu, islandMTU)
 	}
 
+	// A reload that changes the DNS servers: the next RA says so, and the
+	// pi keeps its default route meanwhile.
+	dns := host(s.lan, 0x5353).Addr()
+	d.rewrite(s.config(true, fmt.Sprintf("list ra_dns '%v'", dns)))
+	d.hup()
+	err = netns.Poll(10*time.Second, func() error {
+		out = rdisc6(t, s.pis[0], time.Second, "-1")
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), "Recursive DNS server : "+dns.String()) {
+			return fmt.Errorf("the RA after a reload does not carry ra_dns %v:\n%s", dns, out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	if out := s.pis[0].MustIP("-6", "route", "show", "default"); !strings.Contains(out, "via "+gwLL.String()) {
+		t.Errorf("%s lost its default route via gw over a reload: %q", s.pis[0].Name, out)
+	}
+
 	// Without ndproxy nothing answers on the island.
 	d.stop()
 	time.Sleep(500 * time.Millisecond)

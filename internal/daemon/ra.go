@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -23,10 +22,9 @@ type raRelays struct {
 }
 
 type raRunning struct {
-	r        *ra.Runner
-	settings string
-	cancel   context.CancelFunc
-	done     chan struct{}
+	r      *ra.Runner
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // applyRelays starts, updates and stops the RA relays to match cfg and w.
@@ -43,13 +41,11 @@ func (d *Daemon) applyRelays(ctx context.Context, cfg *config.Config, w *world.W
 		}
 		keep[p.Name] = true
 		rc := relayConfig(p, w)
-		settings := fmt.Sprintf("%+v", rc.Settings)
 		if r := d.ra.m[p.Name]; r != nil {
-			if r.settings == settings {
-				r.r.Update(rc)
-				continue
-			}
-			d.stopRelayLocked(p.Name)
+			// Also a reload that changed the ra_* options: restarting
+			// would take the hosts' default route away for a moment.
+			r.r.Update(rc)
+			continue
 		}
 		name := p.Name
 		runner, err := ra.Start(rc, d.log.With("proxy", name), func(addr netip.Addr, link int) { d.learn(name, addr, link) })
@@ -58,7 +54,7 @@ func (d *Daemon) applyRelays(ctx context.Context, cfg *config.Config, w *world.W
 			continue
 		}
 		rctx, cancel := context.WithCancel(ctx)
-		r := &raRunning{r: runner, settings: settings, cancel: cancel, done: make(chan struct{})}
+		r := &raRunning{r: runner, cancel: cancel, done: make(chan struct{})}
 		go func() {
 			defer close(r.done)
 			runner.Run(rctx)

@@ -82,6 +82,7 @@ func (r *Runner) apply(cfg Config) {
 	}
 	changed := r.upstream != cfg.Upstream
 	r.upstream = cfg.Upstream
+	r.relay.set = cfg.Settings // a reload: the next RA says what it says now
 	if cfg.Upstream != 0 && changed {
 		r.relay.solicitLocked(now) // ask the (new) upstream at once
 	}

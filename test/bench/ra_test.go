@@ -186,4 +186,3 @@ func writeRADoc(path, body string) error {
 	out.Write(doc[j:])
 	return os.WriteFile(path, out.Bytes(), 0o644)
 }
-
