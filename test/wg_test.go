@@ -189,7 +189,7 @@ func TestS3WireGuard(t *testing.T) {
 		}
 		want := wg.LinkLocal(k)
 		within(t, 10*time.Second, fmt.Sprintf("%s has %v", s.vpsWG.Dev, want), func() error {
-			return s.hasAddr(s.vpsWG.Dev, want)
+			return hasAddr(s.vps, s.vpsWG.Dev, want)
 		})
 	})
 
@@ -294,7 +294,7 @@ func TestS3WireGuard(t *testing.T) {
 		if out := s.vps.MustIP("-6", "route", "show", "table", "all", "proto", "78"); out != "" {
 			t.Errorf("routes of ndproxy left after SIGTERM:\n%s", out)
 		}
-		if err := s.hasAddr(s.vpsWG.Dev, wg.LinkLocal(k)); err == nil {
+		if err := hasAddr(s.vps, s.vpsWG.Dev, wg.LinkLocal(k)); err == nil {
 			t.Errorf("the derived link-local is left on %s after SIGTERM", s.vpsWG.Dev)
 		}
 		if changed := changedSysctls(sysctls, ipv6Sysctls(t, s.vps)); len(changed) > 0 {
@@ -303,9 +303,139 @@ func TestS3WireGuard(t *testing.T) {
 	})
 }
 
-// hasAddr says whether dev of the VPS carries addr.
-func (s *s3) hasAddr(dev string, addr netip.Addr) error {
-	addrs, err := s.vps.Addrs(dev)
+// S4 — a site joined over WireGuard, its router configured by RAs that
+// cross the tunnel (seed 003):
+//
+//	home (radvd: home/64; lo: internet; site/64 routed to wgsrv, as a delegation)
+//	  │ eth0
+//	  │ eth0: wgsrv, SLAAC in home/64, runs ndproxy: ra_relay from eth0 to wgX
+//	 wgsrv wgX ══ WireGuard (over under0, IPv4) ══ wgY rws (forwarding, accept_ra=2)
+//	                                               rws lan0: site::1/64, radvd ── pc (SLAAC)
+//
+// Neither WireGuard device has a link-local address of its own (kernel
+// WireGuard has none): each gets the one derived from its key, from ndproxy's
+// wireguard section (rws runs ndproxy for that alone). wgsrv's peer rws holds
+// no multicast allowed-ips, so an RA to all-nodes could not reach it: the
+// relayed RAs must go to rws's derived link-local, one copy per peer.
+func TestS4WireGuardRA(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	homeNet := netip.MustParsePrefix("2001:db8:7::/64")
+	site := netip.MustParsePrefix("2001:db8:7:1::/64")
+	internet := netip.MustParseAddr("2001:db8:ffff:7::1")
+
+	home := lab.Router("home")
+	wgsrv := lab.Host("wgsrv")
+	rws := lab.Router("rws")
+	pc := lab.Host("pc")
+	lab.Link(home, "eth0", wgsrv, "eth0")
+	lab.Link(wgsrv, "under0", rws, "under0")
+	lab.Link(rws, "lan0", pc, "eth0")
+	home.AddAddr("eth0", host(homeNet, 1))
+	home.AddAddr("lo", netip.PrefixFrom(internet, 128))
+	home.Radvd("eth0", fmt.Sprintf(`
+	AdvDefaultLifetime 30;
+	prefix %v { AdvOnLink on; AdvAutonomous on; };`, homeNet))
+	home.MustIP("-6", "route", "replace", site.String(), "via", wgsrv.LinkLocal("eth0").WithZone("").String(), "dev", "eth0")
+	home.ServeTCP(echoPort)
+	wgsrv.MustIP("addr", "add", "10.56.0.1/30", "dev", "under0")
+	rws.MustIP("addr", "add", "10.56.0.2/30", "dev", "under0")
+
+	srvWG := wgsrv.WireGuard(51820)
+	rwsWG := rws.WireGuard(51821)
+	keyOf := func(w *netns.WireGuard) netip.Addr {
+		k, err := wg.ParseKey(w.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wg.LinkLocal(k)
+	}
+	srvLL, rwsLL := keyOf(srvWG), keyOf(rwsWG)
+	// rws autoconfigures its tunnel address from the relayed prefix with
+	// the interface identifier of its link-local (the kernel's
+	// ipv6_inherit_eui64: a tun has no hardware address).
+	rwsIID := rwsLL.As16()
+	rwsAddr := homeNet.Addr().As16()
+	copy(rwsAddr[8:], rwsIID[8:])
+	rwsTunnel := netip.AddrFrom16(rwsAddr)
+	if err := netns.Connect(srvWG, netip.MustParseAddr("10.56.0.1"),
+		[]netip.Prefix{netip.PrefixFrom(rwsLL, 128), netip.PrefixFrom(rwsTunnel, 128), site},
+		rwsWG, netip.MustParseAddr("10.56.0.2"), []netip.Prefix{netip.MustParsePrefix("::/0")}); err != nil {
+		t.Fatal(err)
+	}
+	// The delegated /64 goes into the tunnel, as OpenWrt's
+	// route_allowed_ips would put it.
+	wgsrv.MustIP("-6", "route", "replace", site.String(), "dev", srvWG.Dev)
+
+	rws.SetSysctl("net.ipv6.conf." + rwsWG.Dev + ".accept_ra=2")
+	rws.AddAddr("lan0", host(site, 1))
+	rws.Radvd("lan0", fmt.Sprintf(`
+	prefix %v { AdvOnLink on; AdvAutonomous on; };`, site))
+	rws.ServeTCP(echoPort)
+	pc.ServeTCP(echoPort)
+	pcAddr, err := pc.WaitAddr("eth0", site, 10*time.Second)
+	if err != nil {
+		t.Fatalf("pc SLAAC: %v", err)
+	}
+	if _, err := wgsrv.WaitAddr("eth0", homeNet, 10*time.Second); err != nil {
+		t.Fatalf("wgsrv SLAAC: %v", err)
+	}
+
+	rwsD := newDaemon(t, rws, fmt.Sprintf("config wireguard 'tunnel'\n\toption device '%s'\n", rwsWG.Dev))
+	rwsD.start()
+	if err := netns.Poll(10*time.Second, func() error { return hasAddr(rws, rwsWG.Dev, rwsLL) }); err != nil {
+		t.Fatalf("rws's ndproxy did not put the derived link-local on %s: %v", rwsWG.Dev, err)
+	}
+
+	t.Run("without ndproxy on wgsrv it fails", func(t *testing.T) {
+		time.Sleep(time.Second)
+		if out := rws.MustIP("-6", "route", "show", "default"); out != "" {
+			t.Errorf("rws has a default route without the relay: %q", out)
+		}
+		unreachable(t, pc, host(homeNet, 1).Addr(), "the home router")
+	})
+
+	d := newDaemon(t, wgsrv, fmt.Sprintf(`config proxy 'home'
+	option upstream 'eth0'
+	list downstream '%s'
+	option ra_relay '1'
+
+config wireguard 'tunnel'
+	option device '%s'
+`, srvWG.Dev, srvWG.Dev))
+	d.start()
+
+	t.Run("an RA crosses the tunnel", func(t *testing.T) {
+		if !within(t, 20*time.Second, "rws's default route over the tunnel", func() error {
+			out, err := rws.IP("-6", "route", "show", "default")
+			if err == nil && (!strings.Contains(out, "via "+srvLL.String()) || !strings.Contains(out, "dev "+rwsWG.Dev) || !strings.Contains(out, "proto ra")) {
+				err = fmt.Errorf("rws has no RA default route via %v dev %s: %q", srvLL, rwsWG.Dev, out)
+			}
+			return err
+		}) {
+			return
+		}
+		if _, err := rws.WaitAddr(rwsWG.Dev, homeNet, 10*time.Second); err != nil {
+			t.Errorf("rws did not autoconfigure from the relayed prefix: %v", err)
+		}
+	})
+
+	t.Run("a host behind the far router reaches the home side and back", func(t *testing.T) {
+		reach(t, d, pc, host(homeNet, 1).Addr(), "home", 10*time.Second)
+		if err := pc.Ping(internet); err != nil {
+			t.Errorf("pc cannot reach the home router's internet address: %v", err)
+		}
+		reach(t, d, home, pcAddr, "pc", 10*time.Second)
+	})
+
+	t.Run("the home side reaches the far router's tunnel address", func(t *testing.T) {
+		reach(t, d, home, rwsTunnel, "rws", 10*time.Second)
+	})
+}
+
+// hasAddr says whether dev of h carries addr.
+func hasAddr(h *netns.Host, dev string, addr netip.Addr) error {
+	addrs, err := h.Addrs(dev)
 	if err != nil {
 		return err
 	}
@@ -314,5 +444,5 @@ func (s *s3) hasAddr(dev string, addr netip.Addr) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%v not on %s: %v", addr, dev, addrs)
+	return fmt.Errorf("%v not on %s of %s: %v", addr, dev, h.Name, addrs)
 }
