@@ -62,7 +62,7 @@ func (d *Daemon) startWireGuard(ctx context.Context) <-chan struct{} {
 func (x *wireguard) snapshot(cfg *config.Config, w *world.World) error {
 	var wants []wg.Want
 	for _, c := range plan.WireGuardWants(cfg, w) {
-		wants = append(wants, wg.Want{Name: c.Name, Index: c.Index, HandshakeTimeout: c.HandshakeTimeout})
+		wants = append(wants, wg.Want{Name: c.Name, Index: c.Index, Up: c.Up, HandshakeTimeout: c.HandshakeTimeout})
 	}
 	x.watcher.Watch(wants)
 	w.WireGuard = x.watcher.Devices()

@@ -35,6 +35,7 @@ type Owned struct {
 type WireGuardWant struct {
 	Name             string
 	Index            int
+	Up               bool
 	HandshakeTimeout time.Duration
 }
 
@@ -49,7 +50,7 @@ func WireGuardWants(cfg *config.Config, w *world.World) []WireGuardWant {
 			return
 		}
 		seen[dev] = true
-		out = append(out, WireGuardWant{Name: dev, Index: l.Index, HandshakeTimeout: handshakeTimeout(cfg, w, dev)})
+		out = append(out, WireGuardWant{Name: dev, Index: l.Index, Up: l.Up, HandshakeTimeout: handshakeTimeout(cfg, w, dev)})
 	}
 	for _, s := range cfg.WireGuard {
 		add(s.Device)

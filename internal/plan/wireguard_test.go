@@ -261,7 +261,7 @@ func TestWireGuardWants(t *testing.T) {
 	w.Links = append(w.Links, world.Link{Index: 9, Name: "wg1", Up: true})
 	w.Logical = []world.Logical{{Name: "vpn", Up: true, Device: "wg1"}}
 	got := WireGuardWants(cfg, w)
-	want := []WireGuardWant{{Name: "lan0", Index: 8}, {Name: "wg0", Index: 7, HandshakeTimeout: time.Minute}, {Name: "wg1", Index: 9}}
+	want := []WireGuardWant{{Name: "lan0", Index: 8, Up: true}, {Name: "wg0", Index: 7, Up: true, HandshakeTimeout: time.Minute}, {Name: "wg1", Index: 9, Up: true}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("wants (-want +got):\n%s", diff)
 	}

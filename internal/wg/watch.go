@@ -47,6 +47,9 @@ const SocketDir = "/var/run/wireguard"
 type Want struct {
 	Name  string
 	Index int
+	// Up is the link's administrative state: a change is a link event,
+	// and the device is read again at once.
+	Up bool
 	// HandshakeTimeout is the wireguard section's handshake_timeout, zero
 	// when off; a peer going stale is a change worth a poke.
 	HandshakeTimeout time.Duration
@@ -145,7 +148,9 @@ func (w *Watcher) Watch(wants []Want) {
 			continue
 		}
 		if d != nil && d.want.Index == want.Index && d.wireguard {
-			d.want = want // only the timeout changed
+			// The same link went up or down, or the timeout changed:
+			// read it again, and poke after the read whatever it says.
+			d.want = want
 			d.sum = ""
 			fresh = true
 			continue

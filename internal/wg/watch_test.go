@@ -285,3 +285,30 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met within 2s")
 }
+
+// A link event on a watched device (down, up) reads it again at once.
+func TestWatcherRereadsOnLinkEvents(t *testing.T) {
+	f := newWatchFixture(t, map[string]bool{"wg0": true})
+	f.r.set("wg0", &wgtypes.Device{PublicKey: key(1)})
+	f.w.Watch([]Want{{Name: "wg0", Index: 5, Up: true}})
+	f.poll()
+	select {
+	case <-f.w.kick:
+	default:
+	}
+	f.w.Watch([]Want{{Name: "wg0", Index: 5, Up: true}})
+	select {
+	case <-f.w.kick:
+		t.Error("an unchanged link kicked a read")
+	default:
+	}
+	f.w.Watch([]Want{{Name: "wg0", Index: 5, Up: false}})
+	select {
+	case <-f.w.kick:
+	default:
+		t.Fatal("a link going down did not kick a read")
+	}
+	if !f.poll() {
+		t.Error("the read after a link event did not poke")
+	}
+}
