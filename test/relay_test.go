@@ -366,6 +366,25 @@ func TestS1Relay(t *testing.T) {
 		addrs = s.slaac(t, 15*time.Second)
 		check(t)
 	})
+	t.Run("a pi switched off is forgotten", func(t *testing.T) {
+		off := len(s.pis) - 1
+		s.pis[off].SetLink("eth0", false)
+		// valid_ttl 10 s, then three probes a second apart.
+		err := netns.Poll(20*time.Second, func() error {
+			if st := statusTargets(t, d)[addrs[off].String()]; st == "valid" || st == "refreshing" {
+				return fmt.Errorf("%s is still a target (%s) after it was switched off", s.pis[off].Name, st)
+			}
+			if out := s.gw.MustIP("-6", "route", "show", "proto", "78"); strings.Contains(out, addrs[off].String()+" ") {
+				return fmt.Errorf("gw still routes %s: %s", addrs[off], out)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		unreachable(t, s.laptop, addrs[off], s.pis[off].Name)
+		reach(t, d, s.laptop, addrs[0], s.pis[0].Name, 5*time.Second)
+	})
 }
 
 // TestS1RelayWithoutRelay is the control: the same section without ra_relay
