@@ -91,7 +91,8 @@ func (x *wireguard) snapshot(cfg *config.Config, w *world.World) error {
 
 // apply puts the wanted derived link-locals on their devices when missing
 // and removes those ndproxy added that are no longer wanted; it logs new
-// warnings and keeps the owned targets for Status.
+// warnings, adds the devices that cannot be read to them, and keeps the
+// owned targets for Status.
 func (x *wireguard) apply(w *world.World, want *plan.Desired) []error {
 	var errs []error
 	keep := map[linkAddr]bool{}
@@ -127,6 +128,8 @@ func (x *wireguard) apply(w *world.World, want *plan.Desired) []error {
 		}
 		x.warned = slices.Clone(want.Warnings)
 	}
+	// The watcher logs read errors itself; status shows them too.
+	want.Warnings = append(want.Warnings, x.watcher.Problems()...)
 	owned := map[string][]plan.Owned{}
 	for _, e := range want.Engines {
 		owned[e.Proxy.Name] = e.Owned

@@ -188,6 +188,21 @@ func (w *Watcher) Devices() []world.WireGuard {
 	return out
 }
 
+// Problems lists the watched WireGuard devices that could not be read, as
+// status warnings.
+func (w *Watcher) Problems() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, d := range w.devs {
+		if d.wireguard && d.err != "" {
+			out = append(out, fmt.Sprintf("WireGuard %s cannot be read, its peers are not answered for: %s", d.want.Name, d.err))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Run reads the watched devices every PollInterval, and at once after Watch
 // was handed a new one, until ctx is done. It calls poke, which must not
 // block, after every change it notices.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -214,6 +215,9 @@ func TestWatcherReadErrorMeansNoPeers(t *testing.T) {
 	}
 	if d := f.w.Devices(); len(d) != 1 || len(d[0].Peers) != 0 {
 		t.Errorf("unreadable device: %+v, want it without peers", d)
+	}
+	if p := f.w.Problems(); len(p) != 1 || !strings.Contains(p[0], "connection refused") {
+		t.Errorf("problems %q, want the read error", p)
 	}
 }
 
