@@ -180,6 +180,12 @@ func TestRelayRA(t *testing.T) {
 		t.Errorf("%s took IPv6 MTU %s from the RA, want %d", s.pis[0].Name, mtu, islandMTU)
 	}
 
+	if out, err := s.gw.Run(d.bin, "status", "-s", d.sock); err != nil || !strings.Contains(out, "RA relay: relaying") || !strings.Contains(out, "to eth0: ") {
+		t.Errorf("ndproxy status (%v) does not show the relay at work:\n%s", err, out)
+	} else {
+		t.Logf("ndproxy status:\n%s", out)
+	}
+
 	// A reload that changes the DNS servers: the next RA says so, and the
 	// pi keeps its default route meanwhile.
 	dns := host(s.lan, 0x5353).Addr()

@@ -188,6 +188,9 @@ func printStatus(out io.Writer, st control.Status) {
 		}
 		fmt.Fprintf(out, "proxy %s: upstream %s, downstream %s, prefixes %s, verify %s, route %s\n",
 			p.Name, p.Upstream, orNone(p.Downstream), strings.Join(prefixes, " "), p.Verify, p.Route)
+		if p.RARelay != nil {
+			printRelay(out, p.RARelay)
+		}
 		if p.State != "running" {
 			fmt.Fprintf(out, "  waiting: %s\n", p.WaitingFor)
 			continue
