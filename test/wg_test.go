@@ -3,7 +3,9 @@ package test
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +162,10 @@ func TestS3WireGuard(t *testing.T) {
 			t.Errorf("%v answered without ndproxy (err %v)", ws, err)
 		}
 	})
+
+	// A wireguard-go that was killed leaves its socket behind; listing all
+	// devices would fail on it. ndproxy reads its own devices one by one.
+	staleSocket(t)
 
 	d := newDaemon(t, s.vps, s.config())
 	sysctls := ipv6Sysctls(t, s.vps)
@@ -431,6 +437,26 @@ config wireguard 'tunnel'
 	t.Run("the home side reaches the far router's tunnel address", func(t *testing.T) {
 		reach(t, d, home, rwsTunnel, "rws", 10*time.Second)
 	})
+}
+
+// staleSocket leaves a socket nobody listens on in /var/run/wireguard for
+// the rest of the test, as a killed wireguard-go does.
+func staleSocket(t *testing.T) {
+	t.Helper()
+	path := fmt.Sprintf("/var/run/wireguard/stale%d-%d.sock", os.Getpid()%100000, time.Now().UnixNano()%1000)
+	if err := os.MkdirAll("/var/run/wireguard", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	t.Cleanup(func() { os.Remove(path) })
+	if _, err := net.Dial("unix", path); err == nil {
+		t.Fatalf("bad test: %s still accepts connections", path)
+	}
 }
 
 // hasAddr says whether dev of h carries addr.
