@@ -115,6 +115,27 @@ type core struct {
 	// entries whose target left the absent state are skipped when met.
 	nValid  int
 	absentQ []netip.Addr
+	// routed are prefixes that a route of someone else's already sends, as
+	// a whole, to one downstream link (see routedTo).
+	routed []routedPrefix
+}
+
+// routedPrefix is a prefix the kernel routes, as a whole, to link.
+type routedPrefix struct {
+	prefix netip.Prefix
+	link   int
+}
+
+// routedTo returns the downstream link the kernel already routes addr to,
+// or 0. Where it is the link a target was just verified on, the target's
+// host route is not needed for the asker's first packet.
+func (c *core) routedTo(addr netip.Addr) int {
+	for _, r := range c.routed {
+		if r.prefix.Contains(addr) {
+			return r.link
+		}
+	}
+	return 0
 }
 
 func newCore(spec plan.Engine, fx effects) *core {
@@ -229,6 +250,14 @@ func (c *core) handleTimers(now time.Time) time.Time {
 	return c.timers[0].due
 }
 
+// nextDue returns when the next target is due (zero if none).
+func (c *core) nextDue() time.Time {
+	if len(c.timers) == 0 {
+		return time.Time{}
+	}
+	return c.timers[0].due
+}
+
 // verify starts a verification round for t according to the section's mode.
 func (c *core) verify(t *target, now time.Time) {
 	links := make([]int, 0, len(c.spec.Downstreams))
@@ -284,16 +313,26 @@ func (c *core) setValid(t *target, link int, how Source, now time.Time) {
 		t.since = now
 	}
 	c.schedule(t, now.Add(c.spec.Proxy.ValidTTL))
-	// The route goes in before the answer: the asker's queued packet
-	// follows the advertisement within microseconds. Joining the group
+	// The host route goes in before the answer: the asker's queued packet
+	// follows the advertisement within microseconds, and without the route
+	// the kernel would send it elsewhere, typically back out of the
+	// upstream's on-link /64. Where a route already sends the target to
+	// this link (the admin's route for the prefix, say), or no host route
+	// is wanted, the answer goes first: adding a route costs tens of
+	// microseconds when the kernel's route code is cold. Joining the group
 	// (an MLD report) can wait until the asker has its answer.
-	if fresh || moved {
+	changed := fresh || moved
+	routeFirst := changed && c.spec.Proxy.Route == config.RouteHost && c.routedTo(t.addr) != link
+	if routeFirst {
 		c.fx.verified(&plan.Target{Proxy: c.spec.Proxy.Name, Addr: t.addr, LinkIndex: link})
 	}
 	for _, r := range t.pending {
 		c.answer(r, t.addr)
 	}
 	t.pending = nil
+	if changed && !routeFirst {
+		c.fx.verified(&plan.Target{Proxy: c.spec.Proxy.Name, Addr: t.addr, LinkIndex: link})
+	}
 	if fresh {
 		c.fx.join(t.addr)
 	}

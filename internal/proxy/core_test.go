@@ -352,3 +352,37 @@ func TestCoreAskedAgainDuringAFlood(t *testing.T) {
 	c.handleNA(pi41, 3, now.Add(time.Millisecond))
 	want(t, r, "and answered", "verified 2001:db8:abc:123:41::1 on 3", "na 2001:db8:abc:123:41::1 to fe80::1", "join 2001:db8:abc:123:41::1")
 }
+
+// TestCoreRouteBeforeAnswerUnlessRouted: the host route of a new target goes
+// in before its asker is answered, unless a route already sends the whole
+// prefix to the link the target answered on; then the answer goes first.
+func TestCoreRouteBeforeAnswerUnlessRouted(t *testing.T) {
+	prefix := netip.MustParsePrefix("2001:db8:abc:123:40::/76")
+	for _, tc := range []struct {
+		name   string
+		routed []routedPrefix
+		route  config.RouteMode
+		want   []string
+	}{
+		{"shadowed by the upstream's /64", nil, config.RouteHost,
+			[]string{"verified 2001:db8:abc:123:41::1 on 3", "na 2001:db8:abc:123:41::1 to 2001:db8:abc:123::99", "join 2001:db8:abc:123:41::1"}},
+		{"prefix routed to another link", []routedPrefix{{prefix, 4}}, config.RouteHost,
+			[]string{"verified 2001:db8:abc:123:41::1 on 3", "na 2001:db8:abc:123:41::1 to 2001:db8:abc:123::99", "join 2001:db8:abc:123:41::1"}},
+		{"prefix routed to this link", []routedPrefix{{prefix, 3}}, config.RouteHost,
+			[]string{"na 2001:db8:abc:123:41::1 to 2001:db8:abc:123::99", "verified 2001:db8:abc:123:41::1 on 3", "join 2001:db8:abc:123:41::1"}},
+		{"no host routes wanted", nil, config.RouteNone,
+			[]string{"na 2001:db8:abc:123:41::1 to 2001:db8:abc:123::99", "verified 2001:db8:abc:123:41::1 on 3", "join 2001:db8:abc:123:41::1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &recorder{}
+			spec := testSpec(config.VerifyProbe)
+			spec.Proxy.Route = tc.route
+			c := newCore(spec, r)
+			c.routed = tc.routed
+			c.handleNS(ns(laptop, pi41), nil, t0)
+			r.take()
+			c.handleNA(pi41, 3, t0.Add(time.Millisecond))
+			want(t, r, "verified", tc.want...)
+		})
+	}
+}

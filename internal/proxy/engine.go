@@ -47,6 +47,12 @@ type Engine struct {
 	core *core
 	// groups counts targets per solicited-node group joined on the upstream.
 	groups map[netip.Addr]int
+	// stale says the answer set lags behind a newly verified target: it is
+	// published when the lock is released, after the target's askers have
+	// their answer (see verified).
+	stale bool
+	// armed is when the run loop's timer fires, zero when it is not armed.
+	armed time.Time
 	// ownedJoined are the owned targets whose groups are joined (owned.go).
 	ownedJoined map[netip.Addr]bool
 }
@@ -93,8 +99,40 @@ func Start(spec plan.Engine, log *slog.Logger, onChange func(added *plan.Target)
 		TLLA:     spec.Upstream.HardwareAddr,
 	}
 	e.core = newCore(spec, e)
+	e.core.routed = routedPrefixes(spec)
 	e.publishLocked()
 	return e, nil
+}
+
+// routedPrefixes asks the kernel which of spec's prefixes a route sends as a
+// whole, straight (no gateway), to one of the downstream links, as it would
+// route a packet arriving on the upstream: the route that matches the
+// prefix's first address must be the prefix or shorter. A longer route
+// inside the prefix may still send some targets elsewhere; their host route
+// then follows the answer by microseconds instead of preceding it.
+func routedPrefixes(spec plan.Engine) []routedPrefix {
+	var out []routedPrefix
+	for _, p := range spec.Prefixes {
+		rs, err := netlink.RouteGetWithOptions(p.Addr().AsSlice(), &netlink.RouteGetOptions{FIBMatch: true, IifIndex: spec.Upstream.Index})
+		if err != nil || len(rs) != 1 {
+			continue
+		}
+		r := rs[0]
+		if r.Type != unix.RTN_UNICAST || r.Gw != nil || len(r.MultiPath) > 0 || r.Dst == nil {
+			continue
+		}
+		dst, ok := netip.AddrFromSlice(r.Dst.IP)
+		ones, bits := r.Dst.Mask.Size()
+		if !ok || bits != 128 || ones > p.Bits() || !netip.PrefixFrom(dst.Unmap(), ones).Contains(p.Addr()) {
+			continue
+		}
+		for _, d := range spec.Downstreams {
+			if d.Index == r.LinkIndex && !isWireGuard(&spec, d.Index) {
+				out = append(out, routedPrefix{prefix: p, link: d.Index})
+			}
+		}
+	}
+	return out
 }
 
 // answerSet is an immutable view of what to answer for.
@@ -170,7 +208,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		e.mu.Lock()
 		next := e.core.handleTimers(time.Now())
-		e.mu.Unlock()
+		e.armed = next
+		e.unlock()
 		if !next.IsZero() {
 			timer.Reset(time.Until(next))
 		}
@@ -179,7 +218,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 		case spec := <-e.updates:
+			// Any route change pokes the daemon, which updates every
+			// engine: the place to ask the kernel again, off the lock.
+			routed := routedPrefixes(spec)
 			e.mu.Lock()
+			e.core.routed = routed
 			e.core.update(spec, time.Now())
 			e.publishLocked() // local addresses may have changed
 			e.mu.Unlock()
@@ -224,7 +267,33 @@ func (e *Engine) readNS() {
 		// is dropped before it costs anything.
 		e.mu.Lock()
 		e.core.handleNS(ns, mac, time.Now())
-		e.mu.Unlock()
+		e.unlockWaking()
+	}
+}
+
+// unlock releases e.mu, publishing the answer set first if a target was
+// verified under it.
+func (e *Engine) unlock() {
+	if e.stale {
+		e.stale = false
+		e.publishLocked()
+	}
+	e.mu.Unlock()
+}
+
+// unlockWaking is unlock for the readers: it wakes the run loop only when
+// the core now has a timer due before the one the loop waits for. A timer
+// that fires for a target that has moved on since (a probe answered) costs
+// one wakeup then; waking the loop for every new probe cost one at once, on
+// a second thread, while the answer to the probe was on its way.
+func (e *Engine) unlockWaking() {
+	next := e.core.nextDue()
+	wake := !next.IsZero() && (e.armed.IsZero() || next.Before(e.armed))
+	if wake {
+		e.armed = next // the loop will arm it; no second kick meanwhile
+	}
+	e.unlock()
+	if wake {
 		e.wake()
 	}
 }
@@ -249,8 +318,7 @@ func (e *Engine) readNA() {
 		}
 		e.mu.Lock()
 		e.core.handleNA(target, link, time.Now())
-		e.mu.Unlock()
-		e.wake()
+		e.unlockWaking()
 	}
 }
 
@@ -339,8 +407,16 @@ func (e *Engine) lookupRoute(target netip.Addr) (int, bool, bool) {
 	return r.LinkIndex, r.Gw != nil || e.core.spec.NoARP[r.LinkIndex], true
 }
 
+// verified hands a newly verified target to the owner at once, for its
+// route, and leaves the answer set to unlock: the core answers the target's
+// askers itself right after this, and copying the set first would only
+// delay them. A target that is no longer answered for leaves the set now.
 func (e *Engine) verified(added *plan.Target) {
-	e.publishLocked()
+	if added != nil {
+		e.stale = true
+	} else {
+		e.publishLocked()
+	}
 	e.onChange(added)
 }
 
