@@ -57,7 +57,8 @@ type mdnsQuery struct {
 	SrcPort int
 	ID      uint16
 	QU      bool
-	// Raw, when set, is sent instead of a query.
+	// Raw, when set, is sent instead of a query; with neither Raw nor
+	// Name nothing is sent, and the host only listens.
 	Raw []byte
 	// Count queries are sent Every apart; replies are collected until
 	// Wait after the first.
@@ -161,7 +162,7 @@ func (q mdnsQuery) run() (mdnsResult, error) {
 	}
 
 	msg := q.Raw
-	if msg == nil {
+	if msg == nil && q.Name != "" {
 		class := dnsmessage.ClassINET
 		if q.QU {
 			class |= 1 << 15
@@ -175,7 +176,7 @@ func (q mdnsQuery) run() (mdnsResult, error) {
 	}
 	start := time.Now()
 	go func() {
-		for i := 0; i < max(q.Count, 1); i++ {
+		for i := 0; i < max(q.Count, 1) && msg != nil; i++ {
 			send(msg)
 			time.Sleep(q.Every)
 		}
@@ -248,13 +249,22 @@ func record(res dnsmessage.Resource) mdnsRecord {
 // mdnsAsk runs q on h.
 func mdnsAsk(t *testing.T, h *netns.Host, q mdnsQuery) mdnsResult {
 	t.Helper()
+	res, err := mdnsRun(h, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// mdnsRun is mdnsAsk for any goroutine.
+func mdnsRun(h *netns.Host, q mdnsQuery) (mdnsResult, error) {
 	if q.Wait == 0 {
 		q.Wait = 1500 * time.Millisecond
 	}
 	arg, _ := json.Marshal(q)
 	exe, err := os.Executable()
 	if err != nil {
-		t.Fatal(err)
+		return mdnsResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), q.Wait+10*time.Second)
 	defer cancel()
@@ -262,13 +272,13 @@ func mdnsAsk(t *testing.T, h *netns.Host, q mdnsQuery) mdnsResult {
 	cmd.Env = append(os.Environ(), mdnsHelperEnv+"="+string(arg))
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("mDNS query on %s: %v: %s", h.Name, err, out)
+		return mdnsResult{}, fmt.Errorf("mDNS query on %s: %v: %s", h.Name, err, out)
 	}
 	var res mdnsResult
 	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("mDNS helper output %q: %v", out, err)
+		return mdnsResult{}, fmt.Errorf("mDNS helper output %q: %v", out, err)
 	}
-	return res
+	return res, nil
 }
 
 // mdnsLab is S1 with IPv4 too, and avahi-daemon publishing pi41's name on
@@ -436,9 +446,56 @@ func TestMDNSReflector(t *testing.T) {
 func TestMDNSWithAvahiOnGateway(t *testing.T) {
 	t.Parallel()
 	l := buildMDNS(t)
-	gwAvahi := l.gw.Avahi("gwav", []string{"wlan0", "eth0"}, "")
 	d := newDaemon(t, l.gw, l.config)
 	d.start()
+	if err := netns.Poll(10*time.Second, func() error {
+		if err := d.running(); err != nil {
+			return err
+		}
+		st, err := d.statusErr()
+		if err == nil && (len(st.Reflectors) != 1 || st.Reflectors[0].State != "running") {
+			err = fmt.Errorf("reflector not running: %+v", st.Reflectors)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// gw's avahi starts while the laptop listens: it announces gwav.local
+	// on each link with that link's addresses. Those of the island must
+	// not be carried over to the home LAN (and back).
+	type result struct {
+		res mdnsResult
+		err error
+	}
+	heard := make(chan result, 1)
+	go func() {
+		res, err := mdnsRun(l.laptop, mdnsQuery{Iface: "eth0", SrcPort: 5353, Wait: 6 * time.Second})
+		heard <- result{res, err}
+	}()
+	v4 := make(chan result, 1)
+	go func() {
+		res, err := mdnsRun(l.laptop, mdnsQuery{Iface: "eth0", V4: true, SrcPort: 5353, Wait: 6 * time.Second})
+		v4 <- result{res, err}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	gwAvahi := l.gw.Avahi("gwav", []string{"wlan0", "eth0"}, "")
+	island := []netip.Addr{netip.MustParseAddr("10.41.0.1"), host(l.ula, 1).Addr()}
+	for _, ch := range []chan result{heard, v4} {
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		got := r.res.addrs("gwav.local")
+		if len(got) == 0 {
+			t.Errorf("the laptop did not hear gw's avahi announce gwav.local")
+		}
+		for _, a := range got {
+			if slices.Contains(island, a) {
+				t.Errorf("gwav.local announced on the home LAN with its island address %v (%v)", a, got)
+			}
+		}
+	}
 
 	if _, err := l.resolve(t, d, mdnsQuery{SrcPort: 5353}); err != nil {
 		t.Fatal(err)
@@ -486,13 +543,21 @@ func TestMDNSWithAvahiOnGateway(t *testing.T) {
 // status reads the running ndproxy's status over its control socket.
 func (d *daemon) status(t *testing.T) control.Status {
 	t.Helper()
-	out, err := d.host.Run(d.bin, "status", "--json", "-s", d.sock)
+	st, err := d.statusErr()
 	if err != nil {
-		t.Fatalf("ndproxy status: %v", err)
-	}
-	var st control.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("ndproxy status --json: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return st
+}
+
+func (d *daemon) statusErr() (control.Status, error) {
+	var st control.Status
+	out, err := d.host.Run(d.bin, "status", "--json", "-s", d.sock)
+	if err != nil {
+		return st, fmt.Errorf("ndproxy status: %w", err)
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return st, fmt.Errorf("ndproxy status --json: %w\n%s", err, out)
+	}
+	return st, nil
 }
