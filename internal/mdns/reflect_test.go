@@ -287,3 +287,33 @@ func TestServices(t *testing.T) {
 		t.Errorf("query for a host and a service not allowed: %v", summary(t, outs))
 	}
 }
+
+// FuzzHandle feeds arbitrary packets to the reflector: it never panics, and
+// everything it sends parses, fits the link it goes out on, and never goes
+// back to the link the packet came from.
+func FuzzHandle(f *testing.F) {
+	for _, m := range []*Message{announcement(), service(), query()} {
+		f.Add(mustEncode(f, m), uint16(5353), uint8(2), false)
+	}
+	f.Add(compressedNSEC, uint16(5353), uint8(1), false)
+	f.Add(mustEncode(f, query()), uint16(40000), uint8(1), false)
+	f.Add(mustEncode(f, &Message{ID: 0x1000, Flags: flagQR, Answers: announcement().Answers}), uint16(5353), uint8(2), true)
+	f.Fuzz(func(t *testing.T, b []byte, port uint16, iface uint8, legacy bool) {
+		c := testCore(nil)
+		// A legacy query in flight, so that legacy answers can match.
+		c.handle(Packet{Iface: 1, Src: netip.MustParseAddrPort("[fe80::100]:40000"), Data: mustEncode(t, query())}, t0)
+		in := int(iface%3) + 1
+		src := netip.AddrPortFrom(netip.MustParseAddr("fe80::41"), port)
+		for _, o := range c.handle(Packet{Iface: in, Src: src, HopLimit: 255, Data: b, Legacy: legacy}, t0.Add(time.Millisecond)) {
+			if o.Iface == in {
+				t.Errorf("sent back to the link it came from: %+v", o)
+			}
+			if _, err := Parse(o.Data); err != nil {
+				t.Errorf("sent a packet that does not parse: %v", err)
+			}
+			if i := c.ifaces[o.Iface]; i == nil || len(o.Data) > i.payload(o.Dst.Addr().Is4()) {
+				t.Errorf("%d bytes to link %d", len(o.Data), o.Iface)
+			}
+		}
+	})
+}
