@@ -16,8 +16,7 @@ import (
 func (e *Engine) Learn(addr netip.Addr, link int) {
 	e.mu.Lock()
 	e.core.learn(addr, link, time.Now())
-	e.mu.Unlock()
-	e.wake()
+	e.unlockWaking()
 }
 
 // learn starts verifying addr on link unless it is known already. A target
