@@ -115,6 +115,8 @@ type core struct {
 	// entries whose target left the absent state are skipped when met.
 	nValid  int
 	absentQ []netip.Addr
+	// listeners are the solicited-node groups reported downstream.
+	listeners listeners
 	// routed are prefixes that a route of someone else's already sends, as
 	// a whole, to one downstream link (see routedTo).
 	routed []routedPrefix
@@ -139,7 +141,7 @@ func (c *core) routedTo(addr netip.Addr) int {
 }
 
 func newCore(spec plan.Engine, fx effects) *core {
-	c := &core{fx: fx, targets: map[netip.Addr]*target{}, stats: newCounters(), budget: newProbeBudget()}
+	c := &core{fx: fx, targets: map[netip.Addr]*target{}, stats: newCounters(), budget: newProbeBudget(), listeners: newListeners()}
 	c.update(spec, time.Time{})
 	return c
 }
@@ -188,7 +190,7 @@ func (c *core) handleNS(ns solicitation, mac net.HardwareAddr, now time.Time) {
 			c.stats.Ignored["table_full"]++
 			return
 		}
-		if !c.budget.allow(ns.Src, ns.Target, now) {
+		if !c.budget.allow(ns.Src, ns.Target, c.listeners.has(ns.Target, now), now) {
 			c.stats.Ignored["rate_limited"]++
 			return
 		}
@@ -207,6 +209,13 @@ func (c *core) handleNS(ns solicitation, mac net.HardwareAddr, now time.Time) {
 	case stateAbsent:
 		c.stats.Ignored["absent"]++
 	}
+}
+
+// handleMLD takes the solicited-node groups an MLD message on a downstream
+// link joined or left.
+func (c *core) handleMLD(changes []groupChange, now time.Time) {
+	c.stats.MLDReports++
+	c.listeners.apply(changes, now)
 }
 
 // handleNA takes an advertisement received on a downstream link.

@@ -24,6 +24,9 @@ type Engine struct {
 	onChange func(added *plan.Target)
 	packet   *packetConn
 	icmp     *icmpConn
+	// mld reads the downstream hosts' MLD reports; nil if it could not be
+	// opened (the engine works without, new hosts just lose their priority).
+	mld *mldConn
 	// closing is set before the sockets are closed under the readers.
 	closing atomic.Bool
 	// na holds what every advertisement of this engine carries; it is part
@@ -97,6 +100,17 @@ func Start(spec plan.Engine, log *slog.Logger, onChange func(added *plan.Target)
 		Router:   spec.Proxy.Router,
 		Override: spec.Proxy.Override,
 		TLLA:     spec.Upstream.HardwareAddr,
+	}
+	var links []int
+	for _, d := range spec.Downstreams {
+		if !spec.NoARP[d.Index] {
+			links = append(links, d.Index)
+		}
+	}
+	if len(links) > 0 && spec.Proxy.Verify != config.VerifyStatic {
+		if e.mld, err = listenMLD(links); err != nil {
+			e.log.Warn("cannot read MLD reports downstream; new hosts get no priority during floods", "err", err)
+		}
 	}
 	e.core = newCore(spec, e)
 	e.core.routed = routedPrefixes(spec)
@@ -191,9 +205,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); e.readNS() }()
 	go func() { defer wg.Done(); e.readNA() }()
+	if e.mld != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.readMLD() }()
+		// Hosts that reported their groups before the engine started
+		// report them again when asked, once.
+		for l := range e.mld.links {
+			if err := sendGeneralQuery(l); err != nil {
+				e.log.Warn("cannot send MLD query", "link", l, "err", err)
+			}
+		}
+	}
 	defer func() {
 		e.closing.Store(true)
 		e.packet.close()
+		if e.mld != nil {
+			e.mld.close()
+		}
 		e.mu.Lock()
 		e.core.close()
 		e.leaveOwnedLocked()
@@ -319,6 +347,27 @@ func (e *Engine) readNA() {
 		e.mu.Lock()
 		e.core.handleNA(target, link, time.Now())
 		e.unlockWaking()
+	}
+}
+
+func (e *Engine) readMLD() {
+	buf := make([]byte, 1500)
+	for {
+		n, err := e.mld.readReport(buf)
+		if err != nil {
+			if !e.closing.Load() {
+				e.log.Error("receive MLD reports failed", "err", err)
+			}
+			return
+		}
+		changes, why := parseMLD(buf[:n])
+		if why != dropNone {
+			e.countDrop("mld_" + string(why))
+			continue
+		}
+		e.mu.Lock()
+		e.core.handleMLD(changes, time.Now())
+		e.mu.Unlock()
 	}
 }
 

@@ -49,6 +49,11 @@ type probeBudget struct {
 	// the budget for first asks is spent.
 	turnedAway recent
 	retried    bucket
+	// listened pays first for targets whose solicited-node group a host
+	// downstream reported (mld.go), whoever asks: the upstream router
+	// asks for a flood and for a new host alike, and a per-asker budget
+	// spent on the flood would turn the host away.
+	listened bucket
 }
 
 const (
@@ -63,6 +68,9 @@ const (
 	// and how many turned-away targets are remembered.
 	retryRate, retryBurst = 20, 20
 	maxTurnedAway         = 4096
+	// Targets whose group was reported downstream: per second, burst. A
+	// flood rarely hits a reported group, so this is spent on real hosts.
+	listenedRate, listenedBurst = 50, 50
 )
 
 func newProbeBudget() probeBudget {
@@ -71,13 +79,18 @@ func newProbeBudget() probeBudget {
 		sources:    map[netip.Addr]*bucket{},
 		turnedAway: newRecent(maxTurnedAway),
 		retried:    newBucket(retryRate, retryBurst),
+		listened:   newBucket(listenedRate, listenedBurst),
 	}
 }
 
-// allow reports whether src may have one more target probed. The asker's
-// bucket is checked first, so that one noisy asker does not drain the global
-// bucket for everyone else.
-func (p *probeBudget) allow(src, target netip.Addr, now time.Time) bool {
+// allow reports whether src may have one more target probed. A target
+// whose group was reported downstream (listened) is paid from its own
+// bucket while it lasts. Then the asker's bucket is checked, so that one
+// noisy asker does not drain the global bucket for everyone else.
+func (p *probeBudget) allow(src, target netip.Addr, listened bool, now time.Time) bool {
+	if listened && p.listened.take(now) {
+		return true
+	}
 	if p.allowFirst(src, now) {
 		return true
 	}

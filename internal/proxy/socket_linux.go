@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv6"
@@ -214,3 +215,118 @@ func (c *icmpConn) leave(link int, group netip.Addr) error {
 }
 
 func (c *icmpConn) close() error { return c.c.Close() }
+
+// mldFilter accepts IPv6 packets whose first header is an 8-byte hop-by-hop
+// header (the Router Alert every MLD message carries) followed by an MLD
+// report or done message.
+var mldFilter = mustAssemble([]bpf.Instruction{
+	bpf.LoadAbsolute{Off: 6, Size: 1},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 9},
+	bpf.LoadAbsolute{Off: ipv6HeaderLen, Size: 2},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: protoICMPv6 << 8, SkipTrue: 7},
+	bpf.LoadAbsolute{Off: ipv6HeaderLen + 8, Size: 1},
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: mldV1Report, SkipTrue: 3},
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: mldV1Done, SkipTrue: 2},
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: mldV2Report, SkipTrue: 1},
+	bpf.RetConstant{Val: 0},
+	bpf.RetConstant{Val: 1 << 16},
+	bpf.RetConstant{Val: 0},
+	bpf.RetConstant{Val: 0},
+})
+
+// mldConn reads the MLD reports hosts send on the downstream links. Reports
+// go to ff02::16 (MLDv2) or to the group itself (MLDv1), neither of which
+// the host joins: an AF_PACKET socket with ALLMULTI on each link sees them.
+type mldConn struct {
+	packetConn
+	links map[int]bool
+}
+
+func listenMLD(links []int) (*mldConn, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("packet socket: %w", err)
+	}
+	prog := unix.SockFprog{Len: uint16(len(mldFilter)), Filter: &mldFilter[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("attach filter: %w", err)
+	}
+	// Every link: one socket and one reader for all downstreams.
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6)}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind packet socket: %w", err)
+	}
+	c := &mldConn{links: map[int]bool{}}
+	for _, l := range links {
+		mreq := unix.PacketMreq{Ifindex: int32(l), Type: unix.PACKET_MR_ALLMULTI}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("allmulti on ifindex %d: %w", l, err)
+		}
+		c.links[l] = true
+	}
+	f := os.NewFile(uintptr(fd), "packet:mld")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	c.packetConn = packetConn{f: f, rc: rc}
+	return c, nil
+}
+
+// readReport returns the next MLD packet received on one of the links.
+func (c *mldConn) readReport(buf []byte) (int, error) {
+	for {
+		var (
+			n    int
+			from unix.Sockaddr
+			rerr error
+		)
+		err := c.rc.Read(func(fd uintptr) bool {
+			n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
+			return rerr != unix.EAGAIN
+		})
+		if err == nil {
+			err = rerr
+		}
+		if errors.Is(err, unix.ENETDOWN) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		ll, ok := from.(*unix.SockaddrLinklayer)
+		if !ok || ll.Pkttype == unix.PACKET_OUTGOING || !c.links[ll.Ifindex] {
+			continue
+		}
+		return n, nil
+	}
+}
+
+// sendGeneralQuery asks every listener on link to report its groups
+// (RFC 3810 section 5.1.15): to ff02::1 from the link's link-local address,
+// hop limit 1, with a Router Alert. Hosts answer within a second.
+func sendGeneralQuery(link int) error {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
+	if err != nil {
+		return fmt.Errorf("icmpv6 socket: %w", err)
+	}
+	defer unix.Close(fd)
+	// Hop-by-hop header: next header and length filled in by the kernel,
+	// Router Alert (MLD), PadN of two bytes.
+	hbh := []byte{0, 0, hbhRouterAlert, 2, 0, 0, 1, 0}
+	for _, set := range []func() error{
+		func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 1) },
+		func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, link) },
+		func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0) },
+		func() error { return unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, string(hbh)) },
+	} {
+		if err := set(); err != nil {
+			return fmt.Errorf("icmpv6 socket options: %w", err)
+		}
+	}
+	to := &unix.SockaddrInet6{Addr: allNodes.As16(), ZoneId: uint32(link)}
+	return unix.Sendto(fd, mldGeneralQuery(time.Second), 0, to)
+}

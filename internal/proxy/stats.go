@@ -10,6 +10,8 @@ type Counters struct {
 	ProbesSent uint64 `json:"probes_sent"`
 	// Learned counts downstream hosts the RA relay saw that were probed.
 	Learned uint64 `json:"learned,omitempty"`
+	// MLDReports counts MLD reports read on the downstream links (mld.go).
+	MLDReports uint64 `json:"mld_reports"`
 	// Verified counts probe answers that verified a target.
 	Verified uint64 `json:"verified"`
 	// Expired counts targets that stopped answering and were dropped.
