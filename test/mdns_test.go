@@ -74,9 +74,11 @@ type mdnsResult struct {
 type mdnsReply struct {
 	From    string
 	Unicast bool
-	ID      uint16
-	At      time.Duration // since the first query was sent
-	Records []mdnsRecord
+	// HopLimit is the IPv6 hop limit or IPv4 TTL it arrived with.
+	HopLimit int
+	ID       uint16
+	At       time.Duration // since the first query was sent
+	Records  []mdnsRecord
 }
 
 type mdnsRecord struct {
@@ -125,22 +127,25 @@ func (q mdnsQuery) run() (mdnsResult, error) {
 	}
 	defer pc.Close()
 	// read returns a datagram and whether it was sent to us alone.
-	var read func([]byte) (int, net.Addr, bool, error)
+	var read func([]byte) (int, net.Addr, bool, int, error)
 	var send func([]byte) error
 	if q.V4 {
 		p := ipv4.NewPacketConn(pc)
 		p.SetMulticastInterface(ifi)
 		p.SetMulticastTTL(255)
 		p.SetMulticastLoopback(false)
-		p.SetControlMessage(ipv4.FlagDst, true)
+		p.SetControlMessage(ipv4.FlagDst|ipv4.FlagTTL, true)
 		if q.SrcPort == 5353 {
 			if err := p.JoinGroup(ifi, group); err != nil {
 				return mdnsResult{}, err
 			}
 		}
-		read = func(b []byte) (int, net.Addr, bool, error) {
+		read = func(b []byte) (int, net.Addr, bool, int, error) {
 			n, cm, src, err := p.ReadFrom(b)
-			return n, src, cm != nil && !cm.Dst.IsMulticast(), err
+			if cm == nil {
+				return n, src, false, 0, err
+			}
+			return n, src, !cm.Dst.IsMulticast(), cm.TTL, err
 		}
 		send = func(b []byte) error { _, err := p.WriteTo(b, nil, group); return err }
 	} else {
@@ -148,15 +153,18 @@ func (q mdnsQuery) run() (mdnsResult, error) {
 		p.SetMulticastInterface(ifi)
 		p.SetMulticastHopLimit(255)
 		p.SetMulticastLoopback(false)
-		p.SetControlMessage(ipv6.FlagDst, true)
+		p.SetControlMessage(ipv6.FlagDst|ipv6.FlagHopLimit, true)
 		if q.SrcPort == 5353 {
 			if err := p.JoinGroup(ifi, group); err != nil {
 				return mdnsResult{}, err
 			}
 		}
-		read = func(b []byte) (int, net.Addr, bool, error) {
+		read = func(b []byte) (int, net.Addr, bool, int, error) {
 			n, cm, src, err := p.ReadFrom(b)
-			return n, src, cm != nil && !cm.Dst.IsMulticast(), err
+			if cm == nil {
+				return n, src, false, 0, err
+			}
+			return n, src, !cm.Dst.IsMulticast(), cm.HopLimit, err
 		}
 		send = func(b []byte) error { _, err := p.WriteTo(b, nil, group); return err }
 	}
@@ -185,7 +193,7 @@ func (q mdnsQuery) run() (mdnsResult, error) {
 	buf := make([]byte, 9000)
 	pc.SetReadDeadline(start.Add(q.Wait))
 	for {
-		n, src, unicast, err := read(buf)
+		n, src, unicast, hops, err := read(buf)
 		if err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				return res, nil
@@ -196,7 +204,7 @@ func (q mdnsQuery) run() (mdnsResult, error) {
 		if !ok {
 			continue // a query, or garbage
 		}
-		rep.From, rep.Unicast, rep.At = src.String(), unicast, time.Since(start)
+		rep.From, rep.Unicast, rep.HopLimit, rep.At = src.String(), unicast, hops, time.Since(start)
 		res.Replies = append(res.Replies, rep)
 	}
 }
@@ -375,8 +383,9 @@ func TestMDNSReflector(t *testing.T) {
 		}
 		l.checkAddrs(t, "pi41.local AAAA", res.addrs("pi41.local"))
 		for _, rep := range res.Replies {
-			if rep.Unicast || !strings.HasPrefix(rep.From, "[fe80:") || !strings.HasSuffix(rep.From, ":5353") {
-				t.Errorf("reply from %s (unicast %v), want multicast from gw's link-local, port 5353", rep.From, rep.Unicast)
+			if rep.Unicast || !strings.HasPrefix(rep.From, "[fe80:") || !strings.HasSuffix(rep.From, ":5353") || rep.HopLimit != 255 {
+				t.Errorf("reply from %s (unicast %v, hop limit %d), want multicast from gw's link-local, port 5353, hop limit 255",
+					rep.From, rep.Unicast, rep.HopLimit)
 			}
 		}
 		// The address is one the laptop can use (the /80 is proxied).
@@ -396,8 +405,9 @@ func TestMDNSReflector(t *testing.T) {
 		}
 		l.checkAddrs(t, "pi41.local AAAA, legacy", res.addrs("pi41.local"))
 		for _, rep := range res.Replies {
-			if !rep.Unicast || rep.ID != 0x4242 || !strings.HasSuffix(rep.From, ":5353") {
-				t.Errorf("legacy reply from %s, unicast %v, ID %#x; want unicast from port 5353 with ID 0x4242", rep.From, rep.Unicast, rep.ID)
+			if !rep.Unicast || rep.ID != 0x4242 || !strings.HasSuffix(rep.From, ":5353") || rep.HopLimit != 255 {
+				t.Errorf("legacy reply from %s, unicast %v, ID %#x, hop limit %d; want unicast from port 5353 with ID 0x4242, hop limit 255",
+					rep.From, rep.Unicast, rep.ID, rep.HopLimit)
 			}
 			for _, r := range rep.Records {
 				if r.CacheFlush {
@@ -416,8 +426,8 @@ func TestMDNSReflector(t *testing.T) {
 			t.Errorf("pi41.local A over IPv4: %v, want %v", got, l.pi4)
 		}
 		for _, rep := range res.Replies {
-			if !strings.HasPrefix(rep.From, "192.168.77.2:") {
-				t.Errorf("IPv4 reply from %s, want gw's 192.168.77.2", rep.From)
+			if rep.From != "192.168.77.2:5353" || rep.HopLimit != 255 {
+				t.Errorf("IPv4 reply from %s with TTL %d, want from gw's 192.168.77.2:5353 with TTL 255", rep.From, rep.HopLimit)
 			}
 		}
 		for _, a := range got {
