@@ -436,6 +436,28 @@ func TestMDNSReflector(t *testing.T) {
 			}
 		}
 	})
+	t.Run("island link down and up", func(t *testing.T) {
+		l.gw.SetLink("eth0", false)
+		err := netns.Poll(5*time.Second, func() error {
+			st, err := d.statusErr()
+			if err == nil && (len(st.Reflectors) != 1 || st.Reflectors[0].State != "waiting" || st.Reflectors[0].Waiting["eth0"] != "eth0 is down") {
+				err = fmt.Errorf("reflector %+v, want waiting for eth0, which is down", st.Reflectors)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mdnsAsk(t, l.laptop, mdnsQuery{Iface: "eth0", Name: "pi41.local", Type: 28, SrcPort: 5353}).addrs("pi41.local"); len(got) > 0 {
+			t.Errorf("pi41.local resolved to %v with gw's island link down", got)
+		}
+		l.gw.SetLink("eth0", true)
+		res, err := l.resolve(t, d, mdnsQuery{SrcPort: 5353})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.checkAddrs(t, "pi41.local AAAA after the link came back", res.addrs("pi41.local"))
+	})
 	t.Run("malformed packets", func(t *testing.T) {
 		for _, raw := range [][]byte{{1, 2, 3}, {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 12}} {
 			mdnsAsk(t, l.laptop, mdnsQuery{Iface: "eth0", SrcPort: 5353, Raw: raw, Wait: 200 * time.Millisecond})
