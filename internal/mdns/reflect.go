@@ -35,6 +35,8 @@ const (
 	// legacyTimeout how long the answers to one are waited for.
 	legacySlots   = 128
 	legacyTimeout = 3 * time.Second
+	// legacyTTL is the longest TTL in an answer to a legacy querier.
+	legacyTTL = 10
 	// maxRemembered bounds each table of copies sent; entries older than
 	// their interval are swept out every second.
 	maxRemembered = 16384
@@ -536,8 +538,17 @@ func (c *core) legacyAnswer(in *Iface, p Packet, m *Message, v4 bool, now time.T
 	if !c.filter(m) {
 		return nil
 	}
+	// What a responder owes a legacy querier (RFC 6762 §6.7), made sure
+	// of: a resolver that knows nothing of mDNS must not cache records for
+	// long, and the cache-flush bit would read to it as another class.
 	var sections [3][]Record
 	sections[0], sections[1], sections[2] = m.Answers, m.Authority, m.Additional
+	for _, sec := range sections {
+		for i := range sec {
+			sec[i].Class &= classMask
+			sec[i].TTL = min(sec[i].TTL, legacyTTL)
+		}
+	}
 	pkts, _ := c.split(s.id, m.Flags, m.Questions, sections, q.payload(v4))
 	var outs []Out
 	for _, b := range pkts {

@@ -207,6 +207,16 @@ func TestLegacy(t *testing.T) {
 	}
 	check(t, "its answer", c.handle(Packet{Iface: 2, Src: pi4, Data: answer(0x1000, "10.41.0.41"), Legacy: true}, t0.Add(10*time.Millisecond)),
 		"if1 192.168.1.100:40000 id=0xbeef q:pi41.local./1/0x1 10.41.0.41")
+	// A responder that forgot the rules for legacy answers: the querier
+	// gets them kept all the same.
+	rude := encode(t, &Message{ID: 0x1000, Flags: flagQR, Answers: []Record{aaaa("pi41.local", "10.41.0.41")}})
+	outs = c.handle(Packet{Iface: 2, Src: pi4, Data: rude, Legacy: true}, t0.Add(15*time.Millisecond))
+	if len(outs) != 1 {
+		t.Fatalf("answer with cache-flush and TTL 120: %d packets", len(outs))
+	}
+	if m, _ := Parse(outs[0].Data); m.Answers[0].Class != 1 || m.Answers[0].TTL != legacyTTL {
+		t.Errorf("legacy answer passed on with class %#x, TTL %d; want 1 and %d", m.Answers[0].Class, m.Answers[0].TTL, legacyTTL)
+	}
 	check(t, "an answer with only a link-local address", c.handle(Packet{Iface: 2, Src: pi4, Data: answer(0x1000, "169.254.3.4"), Legacy: true}, t0.Add(20*time.Millisecond)))
 	check(t, "an answer after the timeout", c.handle(Packet{Iface: 2, Src: pi4, Data: answer(0x1000, "10.41.0.41"), Legacy: true}, t0.Add(legacyTimeout+time.Second)))
 	want := map[string]uint64{"filtered": 1, "legacy_unknown": 1}
