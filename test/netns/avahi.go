@@ -17,8 +17,10 @@ import (
 // and socket in /run/avahi-daemon whatever the config says, and talks to the
 // system D-Bus. So each runs in a mount namespace of its own (unshare -m;
 // ip netns exec has already made mounts slave to the host's) with a private
-// tmpfs on /run, as root without chroot (its config file lives in the lab's
-// directory), and with D-Bus off. Its log is the Proc's.
+// tmpfs on /run, without chroot (its config file lives in the lab's
+// directory) but as the avahi user, as Debian runs it (a different user
+// from ndproxy's matters for sharing port 5353), and with D-Bus off. Its
+// log is the Proc's.
 func (h *Host) Avahi(hostName string, ifaces []string, extra string) *Proc {
 	h.lab.t.Helper()
 	conf := filepath.Join(h.lab.dir, fmt.Sprintf("%s-avahi-%d.conf", h.Name, h.lab.next()))
@@ -45,7 +47,7 @@ publish-hinfo=no
 	}
 	p := h.Start("avahi", "unshare", "-m", "--propagation", "private", "sh", "-c",
 		`mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/avahi-daemon && `+
-			`exec avahi-daemon --no-drop-root --no-chroot --no-rlimits --no-proc-title -f "$0"`, conf)
+			`chown avahi:avahi /run/avahi-daemon && exec avahi-daemon --no-chroot --no-rlimits --no-proc-title -f "$0"`, conf)
 	err := Poll(15*time.Second, func() error {
 		if p.Exited() {
 			return fmt.Errorf("avahi-daemon exited: %w", ErrGiveUp)
