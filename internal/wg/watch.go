@@ -74,6 +74,7 @@ type Watcher struct {
 	open        func() (Reader, error)
 	now         func() time.Time
 	readTimeout time.Duration
+	poll        time.Duration // PollInterval, shorter in tests
 	kick        chan struct{}
 
 	// mu protects devs.
@@ -107,6 +108,7 @@ func NewWatcher(log *slog.Logger) *Watcher {
 		open:        func() (Reader, error) { return wgctrl.New() },
 		now:         time.Now,
 		readTimeout: readTimeout,
+		poll:        PollInterval,
 		kick:        make(chan struct{}, 1),
 		devs:        map[string]*device{},
 	}
@@ -205,7 +207,8 @@ func (w *Watcher) Problems() []string {
 
 // Run reads the watched devices every PollInterval, and at once after Watch
 // was handed a new one, until ctx is done. It calls poke, which must not
-// block, after every change it notices.
+// block, after every change it notices. While no WireGuard device is
+// watched it only waits for Watch: an idle daemon wakes for nothing.
 func (w *Watcher) Run(ctx context.Context, poke func()) {
 	var r Reader
 	defer func() {
@@ -213,7 +216,8 @@ func (w *Watcher) Run(ctx context.Context, poke func()) {
 			r.Close()
 		}
 	}()
-	timer := time.NewTimer(PollInterval)
+	timer := time.NewTimer(w.poll)
+	timer.Stop()
 	defer timer.Stop()
 	for {
 		select {
@@ -238,8 +242,22 @@ func (w *Watcher) Run(ctx context.Context, poke func()) {
 			default:
 			}
 		}
-		timer.Reset(PollInterval)
+		if w.watching() {
+			timer.Reset(w.poll)
+		}
 	}
+}
+
+// watching reports whether any watched link is a WireGuard device.
+func (w *Watcher) watching() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, d := range w.devs {
+		if d.wireguard {
+			return true
+		}
+	}
+	return false
 }
 
 // readAll reads every watched device once, one at a time (wgctrl's

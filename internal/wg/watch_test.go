@@ -278,6 +278,40 @@ func TestWatcherRunStopsCleanly(t *testing.T) {
 	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
 }
 
+// Devices are read every poll interval while one is a WireGuard device, and
+// never while none is: an idle daemon must not wake up for nothing.
+func TestWatcherPollsOnlyWireGuard(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		wireguard map[string]bool
+		polled    bool
+	}{
+		{"no WireGuard device", map[string]bool{}, false},
+		{"a WireGuard device", map[string]bool{"wg0": true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newWatchFixture(t, tc.wireguard)
+			f.r.set("wg0", &wgtypes.Device{PublicKey: key(1)})
+			opened := atomic.Int32{}
+			f.w.open = func() (Reader, error) { opened.Add(1); return f.r, nil }
+			f.w.poll = 5 * time.Millisecond
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); f.w.Run(ctx, func() {}) }()
+			f.w.Watch([]Want{{Name: "wg0", Index: 5}, {Name: "eth0", Index: 2}})
+			time.Sleep(100 * time.Millisecond) // twenty poll intervals
+			cancel()
+			<-done
+			if got := f.r.count() > 2; got != tc.polled {
+				t.Errorf("%d reads in twenty poll intervals; want polling %v", f.r.count(), tc.polled)
+			}
+			if !tc.polled && opened.Load() != 0 {
+				t.Errorf("WireGuard opened %d times with no WireGuard device", opened.Load())
+			}
+		})
+	}
+}
+
 // waitFor polls cond for up to two seconds.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
