@@ -64,7 +64,11 @@ type Engine struct {
 // the sockets are bound to the upstream and the section's settings shape the
 // state machine.
 func Identity(e plan.Engine) string {
-	s := fmt.Sprintf("%+v|%v|%d|%s|%s", e.Proxy, e.Prefixes, e.Upstream.Index, e.Upstream.HardwareAddr, e.Source)
+	// The RA relay's options belong to the relay: changing them must not
+	// restart the proxy and make it verify its targets all over again.
+	p := e.Proxy
+	p.RARelay, p.RAOnLink, p.RADNS, p.RAInterval, p.RAHoldDown = false, false, nil, 0, 0
+	s := fmt.Sprintf("%+v|%v|%d|%s|%s", p, e.Prefixes, e.Upstream.Index, e.Upstream.HardwareAddr, e.Source)
 	for _, d := range e.Downstreams {
 		s += fmt.Sprintf("|%d/%s", d.Index, d.HardwareAddr)
 	}
