@@ -470,6 +470,7 @@ func TestMDNSReflector(t *testing.T) {
 			t.Errorf("after malformed packets: %v", err)
 		}
 	})
+	d.stop() // exits 0, its sockets closed
 }
 
 // TestMDNSWithAvahiOnGateway runs an avahi-daemon (not a reflector) on the
@@ -570,6 +571,7 @@ func TestMDNSWithAvahiOnGateway(t *testing.T) {
 	if st := d.status(t); len(st.Reflectors) == 1 && st.Reflectors[0].Counters != nil {
 		t.Logf("ndproxy counters: %+v", *st.Reflectors[0].Counters)
 	}
+	d.stop()
 }
 
 // status reads the running ndproxy's status over its control socket.
