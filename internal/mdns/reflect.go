@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -192,9 +193,10 @@ func (c *core) handle(p Packet, now time.Time) []Out {
 	src := p.Src.Addr().Unmap()
 	switch {
 	case c.own(src):
-		// Our own packets (multicast loopback is off, but the kernel
-		// loops them in on some setups) and those of an avahi-daemon on
-		// this host, which answers for itself on each of its links.
+		// From this host: an avahi-daemon here answers for itself on
+		// each of its links, and what it says on one is about that one.
+		// Ours never come back (multicast loopback is off), but would
+		// stop here too.
 		c.drop("own")
 		return nil
 	case p.Legacy && !onLink(in, src, p.HopLimit):
@@ -264,11 +266,7 @@ func (c *core) peers(in *Iface, v4 bool) []*Iface {
 	}
 	// Map order is random; send in index order, so that tests and logs
 	// see the same sequence every time.
-	for a := 1; a < len(out); a++ {
-		for b := a; b > 0 && out[b].Index < out[b-1].Index; b-- {
-			out[b], out[b-1] = out[b-1], out[b]
-		}
-	}
+	slices.SortFunc(out, func(a, b *Iface) int { return a.Index - b.Index })
 	return out
 }
 
