@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -201,8 +202,13 @@ func checkTriggers(t *testing.T, r initRun) {
 		}
 		types[v[1]] = true
 	}
-	if !types["global"] || !types["proxy"] || len(types) != 2 {
-		t.Errorf("validation covers section types %v, want global and proxy", types)
+	var got []string
+	for typ := range types {
+		got = append(got, typ)
+	}
+	slices.Sort(got)
+	if want := []string{"global", "mdns", "proxy", "wireguard"}; !slices.Equal(got, want) {
+		t.Errorf("validation covers section types %v, want %v", types, want)
 	}
 }
 
@@ -287,11 +293,22 @@ func TestInitScriptValidation(t *testing.T) {
 	}
 }
 
+// everySection has one section of each type, so that starting validates
+// them all.
+const everySection = island + `
+config mdns 'reflector'
+	list interface 'wlan0'
+	list interface 'eth0'
+
+config wireguard 'wg0'
+	option device 'wg0'
+`
+
 // TestInitScriptSchema checks that the script validates the options of
 // docs/config.md, no more and no fewer.
 func TestInitScriptSchema(t *testing.T) {
 	docs := docOptions(t)
-	r := runInit(t, shells(t)[0], "start", island, false)
+	r := runInit(t, shells(t)[0], "start", everySection, false)
 	seen := map[string]bool{}
 	for _, v := range r.find("uci_validate_section") {
 		for _, spec := range v[2:] {
@@ -322,7 +339,7 @@ func docOptions(t *testing.T) map[string]bool {
 	}
 	defer f.Close()
 	heading := regexp.MustCompile("^## Section `([a-z]+)`")
-	row := regexp.MustCompile("^\\| `([a-z_]+)` \\|")
+	row := regexp.MustCompile("^\\| `([a-z0-9_]+)` \\|")
 	out := map[string]bool{}
 	section := ""
 	sc := bufio.NewScanner(f)
