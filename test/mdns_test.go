@@ -89,6 +89,18 @@ type mdnsRecord struct {
 	TTL        uint32
 }
 
+// has reports whether the replies hold a record of type typ for name.
+func (r mdnsResult) has(name string, typ uint16) bool {
+	for _, rep := range r.Replies {
+		for _, rec := range rep.Records {
+			if strings.EqualFold(rec.Name, name+".") && rec.Type == typ {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // addrs returns the addresses of name in the replies (any section).
 func (r mdnsResult) addrs(name string) []netip.Addr {
 	var out []netip.Addr
@@ -219,39 +231,46 @@ func parseReply(b []byte) (mdnsReply, bool) {
 	if err := p.SkipAllQuestions(); err != nil {
 		return mdnsReply{}, false
 	}
-	for {
-		r, err := p.Answer()
-		if err == dnsmessage.ErrSectionDone {
-			break
+	// Only A and AAAA bodies are read: dnsmessage is stricter about some
+	// rdata (avahi's TXT, compressed NSEC) than mDNS needs.
+	read := func(header func() (dnsmessage.ResourceHeader, error), skip func() error) bool {
+		for {
+			h, err := header()
+			if err == dnsmessage.ErrSectionDone {
+				return true
+			}
+			if err != nil {
+				return false
+			}
+			r := mdnsRecord{Name: h.Name.String(), Type: uint16(h.Type), CacheFlush: h.Class&(1<<15) != 0, TTL: h.TTL}
+			switch h.Type {
+			case dnsmessage.TypeA:
+				b, err := p.AResource()
+				if err != nil {
+					return false
+				}
+				r.Addr = netip.AddrFrom4(b.A).String()
+			case dnsmessage.TypeAAAA:
+				b, err := p.AAAAResource()
+				if err != nil {
+					return false
+				}
+				r.Addr = netip.AddrFrom16(b.AAAA).String()
+			default:
+				if err := skip(); err != nil {
+					return false
+				}
+			}
+			rep.Records = append(rep.Records, r)
 		}
-		if err != nil {
-			return mdnsReply{}, false
-		}
-		rep.Records = append(rep.Records, record(r))
 	}
-	if p.SkipAllAuthorities() != nil {
-		return rep, true
+	if !read(p.AnswerHeader, p.SkipAnswer) {
+		return mdnsReply{}, false
 	}
-	for {
-		r, err := p.Additional()
-		if err != nil {
-			break
-		}
-		rep.Records = append(rep.Records, record(r))
+	if p.SkipAllAuthorities() == nil {
+		read(p.AdditionalHeader, p.SkipAdditional)
 	}
 	return rep, true
-}
-
-func record(res dnsmessage.Resource) mdnsRecord {
-	h := res.Header
-	r := mdnsRecord{Name: h.Name.String(), Type: uint16(h.Type), CacheFlush: h.Class&(1<<15) != 0, TTL: h.TTL}
-	switch b := res.Body.(type) {
-	case *dnsmessage.AResource:
-		r.Addr = netip.AddrFrom4(b.A).String()
-	case *dnsmessage.AAAAResource:
-		r.Addr = netip.AddrFrom16(b.AAAA).String()
-	}
-	return r
 }
 
 // mdnsAsk runs q on h.
@@ -313,9 +332,22 @@ func buildMDNS(t *testing.T) *mdnsLab {
 	s.gw.MustIP("-4", "addr", "add", "192.168.77.2/24", "dev", "wlan0")
 	s.gw.MustIP("-4", "addr", "add", "10.41.0.1/24", "dev", "eth0")
 	l.pi.MustIP("-4", "addr", "add", "10.41.0.41/24", "dev", "eth0")
-	l.avahi = l.pi.Avahi("pi41", []string{"eth0"}, "")
-	l.config = s.config() + "\nconfig mdns 'lan'\n\tlist interface 'wlan0'\n\tlist interface 'eth0'\n"
+	l.avahi = l.pi.Avahi("pi41", []string{"eth0"}, "", avahiService("_ssh._tcp", 22), avahiService("_http._tcp", 80))
+	l.config = s.config() + "\nconfig mdns 'lan'\n\tlist interface 'wlan0'\n\tlist interface 'eth0'\n\tlist deny_service '_http._tcp'\n"
 	return l
+}
+
+// avahiService is a service file publishing typ on port, as the instance
+// "<host> <name>" ("pi41 ssh" for _ssh._tcp).
+func avahiService(typ string, port int) string {
+	name := strings.TrimPrefix(strings.Split(typ, ".")[0], "_")
+	return fmt.Sprintf(`<?xml version="1.0" standalone='no'?>
+<!DOCTYPE service-group SYSTEM "avahi-service.dtd">
+<service-group>
+  <name replace-wildcards="yes">%%h %s</name>
+  <service><type>%s</type><port>%d</port></service>
+</service-group>
+`, name, typ, port)
 }
 
 // resolve asks from the laptop for pi41.local over IPv6 with q's settings
@@ -365,6 +397,17 @@ func TestMDNSReflector(t *testing.T) {
 	local := mdnsAsk(t, l.gw, mdnsQuery{Iface: "eth0", Name: "pi41.local", Type: 28, SrcPort: 0, ID: 7})
 	if got := local.addrs("pi41.local"); !slices.Contains(got, l.pi.ula.Addr()) || !slices.Contains(got, l.pi.addr) {
 		t.Fatalf("bad lab: on the island, pi41.local is %v; want its ULA %v and global %v", got, l.pi.ula.Addr(), l.pi.addr)
+	}
+	for _, svc := range []string{"_ssh._tcp.local", "_http._tcp.local"} {
+		// avahi publishes its services after its name.
+		if err := netns.Poll(10*time.Second, func() error {
+			if !mdnsAsk(t, l.gw, mdnsQuery{Iface: "eth0", Name: svc, Type: 12, SrcPort: 0, ID: 8}).has(svc, 12) {
+				return fmt.Errorf("nobody offers %s", svc)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("bad lab: on the island: %v\n%s", err, l.avahi.Log())
+		}
 	}
 
 	d := newDaemon(t, l.gw, l.config)
@@ -434,6 +477,31 @@ func TestMDNSReflector(t *testing.T) {
 			if a == l.pi.ula.Addr() {
 				t.Errorf("pi41.local over IPv4: %v holds the ULA", got)
 			}
+		}
+	})
+	t.Run("services", func(t *testing.T) {
+		// DNS-SD across: the pi's ssh service, and (deny_service) not
+		// its web server.
+		var res mdnsResult
+		err := netns.Poll(10*time.Second, func() error {
+			res = mdnsAsk(t, l.laptop, mdnsQuery{Iface: "eth0", Name: "_ssh._tcp.local", Type: 12, SrcPort: 5353})
+			if !res.has("_ssh._tcp.local", 12) {
+				return fmt.Errorf("no PTR for _ssh._tcp.local: %+v", res)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.has("pi41 ssh._ssh._tcp.local", 33) {
+			t.Errorf("the _ssh._tcp answer has no SRV record for the pi's instance: %+v", res)
+		}
+		if got := res.addrs("pi41.local"); slices.Contains(got, l.pi.ula.Addr()) {
+			t.Errorf("the _ssh._tcp answer carries the pi's ULA: %v", got)
+		}
+		res = mdnsAsk(t, l.laptop, mdnsQuery{Iface: "eth0", Name: "_http._tcp.local", Type: 12, SrcPort: 5353, Count: 2, Every: time.Second, Wait: 2500 * time.Millisecond})
+		if res.has("_http._tcp.local", 12) {
+			t.Errorf("_http._tcp crossed although denied: %+v", res)
 		}
 	})
 	t.Run("island link down and up", func(t *testing.T) {
