@@ -115,7 +115,8 @@ func check(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: ok, %d proxy section(s) enabled\n", *path, len(cfg.Proxies))
+	fmt.Fprintf(out, "%s: ok, enabled: %d proxy, %d mdns, %d wireguard section(s)\n",
+		*path, len(cfg.Proxies), len(cfg.Reflectors), len(cfg.WireGuard))
 	if *configOnly {
 		return nil
 	}
@@ -175,8 +176,8 @@ func status(args []string, out io.Writer) error {
 }
 
 func printStatus(out io.Writer, st control.Status) {
-	if len(st.Proxies) == 0 {
-		fmt.Fprintln(out, "no proxy sections enabled in", st.Config)
+	if len(st.Proxies) == 0 && len(st.Reflectors) == 0 {
+		fmt.Fprintln(out, "no proxy or mdns sections enabled in", st.Config)
 	}
 	for _, p := range st.Proxies {
 		prefixes := make([]string, 0, len(p.Prefixes))
