@@ -110,7 +110,7 @@ BENCHFLAGS ?=
 bench: deps
 	@dpkg-query -W -f='$${Status}\n' ndppd 2>/dev/null | grep -q '^install ok installed' || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ndppd; }
-	$(GO) test -tags bench -count=1 -timeout 15m -run '^TestBench$$' -v ./test/bench \
+	$(GO) test -tags bench -count=1 -timeout 30m -run '^TestBench(RA|MDNS)?$$' -v ./test/bench \
 		-args -doc=$(CURDIR)/docs/benchmarks.md $(BENCHFLAGS)
 
 # install puts the plain Linux service in place (packaging/deb/install.sh):
