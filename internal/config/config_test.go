@@ -715,7 +715,9 @@ func TestShippedConfig(t *testing.T) {
 		t.Errorf("shipped config (-want +got):\n%s", diff)
 	}
 
-	// The example must be usable as it stands once enabled.
+	// The examples must be usable as they stand once enabled. The first
+	// two are alternatives for the same island (static addresses, or
+	// addresses from relayed RAs), so they are tried one at a time.
 	data, err := os.ReadFile(shipped)
 	if err != nil {
 		t.Fatal(err)
@@ -723,11 +725,27 @@ func TestShippedConfig(t *testing.T) {
 	on := strings.Replace(string(data), "option enabled '0'", "option enabled '1'", 1)
 	got, err = Parse("ndproxy", []byte(on))
 	if err != nil {
-		t.Fatalf("shipped config with the example enabled: %v", err)
+		t.Fatalf("shipped config with the first example enabled: %v", err)
 	}
 	want = &Config{Global: wantGlobal, Proxies: []Proxy{s1(nil)}}
 	if diff := cmp.Diff(want, got, cmpPrefix); diff != "" {
-		t.Errorf("shipped config with the example enabled (-want +got):\n%s", diff)
+		t.Errorf("shipped config with the first example enabled (-want +got):\n%s", diff)
+	}
+
+	on = strings.ReplaceAll(string(data), "option enabled '0'", "option enabled '1'")
+	on = strings.Replace(on, "option enabled '1'", "option enabled '0'", 1)
+	got, err = Parse("ndproxy", []byte(on))
+	if err != nil {
+		t.Fatalf("shipped config with the other examples enabled: %v", err)
+	}
+	relay := proxy("relay", "wlan0", []string{"eth0"}, nil, func(p *Proxy) {
+		p.RARelay = true
+		p.PrefixFrom = []string{"wlan0"}
+	})
+	reflector := Reflector{Name: "reflector", Interfaces: []string{"wlan0", "eth0"}, IPv4: true, IPv6: true, FilterAddresses: true}
+	want = &Config{Global: wantGlobal, Proxies: []Proxy{relay}, Reflectors: []Reflector{reflector}}
+	if diff := cmp.Diff(want, got, cmpPrefix); diff != "" {
+		t.Errorf("shipped config with the other examples enabled (-want +got):\n%s", diff)
 	}
 }
 
