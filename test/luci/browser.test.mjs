@@ -438,6 +438,69 @@ describe('LuCI views in Chromium', { skip: skip ?? false }, () => {
 			}
 		});
 
+		it('adds an mDNS reflector and a WireGuard device', async () => {
+			const { server, page, close } = await open('settings');
+			try {
+				const add = async (type) => {
+					await page.click(`#cbi-ndproxy-${type} > .cbi-section-create .cbi-button-add`);
+					await page.waitFor((t) => document.querySelectorAll(`#cbi-ndproxy-${t} > .cbi-section-node`).length == 1, { what: `the new ${type} section` }, type);
+					return page.eval((t) => document.querySelector(`#cbi-ndproxy-${t} > .cbi-section-node`).getAttribute('data-section-id'), type);
+				};
+
+				const mdns = await add('mdns');
+				await pick(page, mdns, 'interface', [ 'lan' ]);
+				assert.equal(await page.eval(invalid, `[id="cbid.ndproxy.${mdns}.interface"]`), 'Expecting: at least two interfaces');
+				await pick(page, mdns, 'interface', [ 'wan' ]);
+				assert.equal(await page.eval(invalid, `[id="cbid.ndproxy.${mdns}.interface"]`), null);
+				const svc = `${field(mdns, 'deny_service')} .add-item input`;
+				await page.type(svc, 'ssh', { leave: false });
+				assert.equal(await page.eval(invalid, svc), 'Expecting: a service type like _ssh._tcp');
+				await page.type(svc, '_http._tcp', { leave: false });
+				assert.equal(await page.eval(invalid, svc), null);
+				await page.key('Enter', 'Enter', 13);
+				const reachable = `${field(mdns, 'reachable')} .add-item input`;
+				for (const [value, message] of [
+					[ 'fe80::/64', 'Expecting: a prefix that is not link-local' ],
+					[ '169.254.0.0/16', 'Expecting: a prefix that is not link-local' ],
+					[ 'fd2f::', 'Expecting: an IPv6 or IPv4 prefix like fd2f::/64' ],
+					[ '10.0.0.0/33', 'Expecting: an IPv6 or IPv4 prefix like fd2f::/64' ],
+					[ '10.41.0.0/16', null ],
+					[ 'fd2f::/64', null ],
+				]) {
+					await page.type(reachable, value, { leave: false });
+					assert.equal(await page.eval(invalid, reachable), message, value);
+				}
+				await page.key('Enter', 'Enter', 13);
+				await page.click(widget(mdns, 'ipv6'));
+				await page.click(widget(mdns, 'ipv4'));
+				assert.equal(await page.eval(invalid, widget(mdns, 'ipv4')), 'At least one of IPv4 and IPv6 must be on');
+				await page.click(widget(mdns, 'ipv4'));
+
+				const wg = await add('wireguard');
+				await pick(page, wg, 'device', [ 'wan' ]);
+				for (const [value, message] of [
+					[ '1m', 'Expecting: a duration from 3m to 24h' ],
+					[ 'soon', 'Expecting: a whole number with the unit ms, s, m or h, such as 30s' ],
+					[ '0', null ],
+					[ '5m', null ],
+				]) {
+					await page.type(widget(wg, 'handshake_timeout'), value);
+					assert.equal(await page.eval(invalid, widget(wg, 'handshake_timeout')), message, value);
+				}
+				await shoot(page, 'settings-mdns-wireguard.png');
+
+				await page.click('.cbi-page-actions .cbi-button-save');
+				await page.waitFor(() => !document.querySelector('.cbi-page-actions .spinning'), { what: 'the save' });
+				assert.equal(await page.eval('document.body.classList.contains("modal-overlay-active")'), false, 'no save error');
+				const conf = routerConfig(server);
+				assert.deepEqual(conf['@mdns[0]'], { '.type': 'mdns', enabled: '1', interface: [ 'lan', 'wan' ], ipv6: '0', reachable: [ 'fd2f::/64' ], deny_service: [ '_http._tcp' ] });
+				assert.deepEqual(conf['@wireguard[0]'], { '.type': 'wireguard', enabled: '1', device: 'wan', handshake_timeout: '5m' });
+				await noErrors(page, server);
+			} finally {
+				await close();
+			}
+		});
+
 		it('saves valid input as UCI changes and applies them', async () => {
 			const { server, page, close } = await open('settings');
 			try {

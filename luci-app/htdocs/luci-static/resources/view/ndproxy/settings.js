@@ -21,6 +21,35 @@ function parseDuration(value) {
 	return m ? +m[1] * durationUnits[m[2] || 's'] : null;
 }
 
+// A DNS-SD service type as ndproxy takes it: _name._tcp or _name._udp, the
+// name 1 to 15 characters, optionally with .local, in any case.
+function validateService(section_id, value) {
+	if (value == '' || /^_[^._ \t]{1,15}\._(tcp|udp)(\.local)?\.?$/i.test(value))
+		return true;
+
+	return _('Expecting: %s').format(_('a service type like _ssh._tcp'));
+}
+
+// A prefix whose addresses may cross a reflector: IPv6 or IPv4, not
+// link-local (those never cross).
+function validateReachable(section_id, value) {
+	var m = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(value), v4, words;
+
+	if (value == '')
+		return true;
+
+	if (m && (v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(m[1])) &&
+	    v4.slice(1).every(function(o) { return +o <= 255 }) && +m[2] <= 32)
+		return (+v4[1] == 169 && +v4[2] == 254)
+			? _('Expecting: %s').format(_('a prefix that is not link-local')) : true;
+
+	if (m && (words = validation.parseIPv6(m[1])) && +m[2] <= 128)
+		return ((words[0] & 0xffc0) == 0xfe80)
+			? _('Expecting: %s').format(_('a prefix that is not link-local')) : true;
+
+	return _('Expecting: %s').format(_('an IPv6 or IPv4 prefix like fd2f::/64'));
+}
+
 // LuCI calls a validate function for empty values too.
 function durationValidator(min, max) {
 	return function(section_id, value) {
@@ -281,7 +310,9 @@ return view.extend({
 			_('Send the upstream router\'s advertisements on to the downstream links, from this router and marked as proxied, so that downstream hosts configure addresses from the upstream prefix. Without prefixes of its own, the proxy then answers for the upstream\'s on-link prefixes.'));
 		o.default = o.disabled;
 		o.validate = function(section_id, value) {
-			if (value == '1' && !downstreamsOf(section_id).length)
+			// A checkbox validates its input's value attribute, which is
+			// the same checked or not: ask the option instead.
+			if (this.formvalue(section_id) == '1' && !downstreamsOf(section_id).length)
 				return _('Relaying needs at least one downstream interface');
 
 			return true;
@@ -358,6 +389,86 @@ return view.extend({
 			s.getOption(name).depends('verify', 'probe');
 			s.getOption(name).depends('verify', 'auto');
 		});
+
+		s = m.section(form.TypedSection, 'mdns', _('mDNS Reflectors'),
+			_('Each reflector carries multicast DNS (names like <em>host.local</em> and the services hosts announce) between its interfaces, keeping back addresses the other side cannot reach.'));
+		s.anonymous = true;
+		s.addremove = true;
+		s.addbtntitle = _('Add reflector');
+
+		o = s.option(form.Flag, 'enabled', _('Enabled'));
+		o.default = o.enabled;
+		o.rmempty = false;
+
+		o = keepDevices(s.option(widgets.NetworkSelect, 'interface', _('Interfaces'),
+			_('The links to reflect between, at least two.')));
+		o.multiple = true;
+		o.rmempty = false;
+		o.validate = function(section_id, value) {
+			if (L.toArray(this.section.formvalue(section_id, 'interface')).length < 2)
+				return _('Expecting: %s').format(_('at least two interfaces'));
+
+			return true;
+		};
+
+		o = s.option(form.Flag, 'ipv6', _('IPv6'), _('Reflect mDNS over IPv6.'));
+		o.default = o.enabled;
+
+		o = s.option(form.Flag, 'ipv4', _('IPv4'), _('Reflect mDNS over IPv4.'));
+		o.default = o.enabled;
+		o.validate = function(section_id, value) {
+			if (this.formvalue(section_id) == '0' && this.section.formvalue(section_id, 'ipv6') == '0')
+				return _('At least one of IPv4 and IPv6 must be on');
+
+			return true;
+		};
+
+		o = s.option(form.Flag, 'filter_addresses', _('Filter addresses'),
+			_('Keep link-local addresses, and unique local IPv6 addresses outside the reachable prefixes, from crossing.'));
+		o.default = o.enabled;
+
+		o = s.option(form.DynamicList, 'reachable', _('Reachable prefixes'),
+			_('Addresses in these prefixes cross although they would be filtered: a unique local prefix that the other links route.'));
+		o.validate = validateReachable;
+		o.placeholder = 'fd2f::/64';
+		o.depends('filter_addresses', '1');
+
+		o = s.option(form.DynamicList, 'allow_service', _('Only these services'),
+			_('When given, only these DNS-SD service types cross. Host names always cross.'));
+		o.validate = validateService;
+		o.placeholder = '_ssh._tcp';
+
+		o = s.option(form.DynamicList, 'deny_service', _('Never these services'),
+			_('These DNS-SD service types never cross.'));
+		o.validate = validateService;
+		o.placeholder = '_http._tcp';
+
+		s = m.section(form.TypedSection, 'wireguard', _('WireGuard Devices'),
+			_('A WireGuard device that is a downstream of a proxy has the allowed IPs of its peers answered for and routed, never probed. These settings add to that.'));
+		s.anonymous = true;
+		s.addremove = true;
+		s.addbtntitle = _('Add WireGuard device');
+
+		o = s.option(form.Flag, 'enabled', _('Enabled'));
+		o.default = o.enabled;
+		o.rmempty = false;
+
+		o = keepDevices(s.option(widgets.NetworkSelect, 'device', _('Device'), _('The WireGuard interface.')));
+		o.rmempty = false;
+
+		o = s.option(form.Flag, 'link_local', _('Key-derived link-local address'),
+			_('Give the device the link-local address derived from its public key, which Router Advertisements and DHCPv6 over the tunnel need.'));
+		o.default = o.enabled;
+
+		o = s.option(form.Value, 'handshake_timeout', _('Handshake timeout'),
+			_('Treat a peer with a persistent keepalive as gone once its last handshake is older than this. 0 (off), or from 3m to 24h.'));
+		o.placeholder = '0';
+		o.validate = function(section_id, value) {
+			if (parseDuration(value) === 0)
+				return true;
+
+			return durationValidator([ 180000, '3m' ], [ 86400000, '24h' ]).call(this, section_id, value);
+		};
 
 		return m.render();
 	}
