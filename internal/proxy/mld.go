@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 // Hosts downstream tell which multicast groups they listen to in Multicast
@@ -102,7 +104,7 @@ func parseMLD(b []byte) ([]groupChange, dropReason) {
 	if icmp[1] != 0 {
 		return nil, dropCode
 	}
-	if checksum(src, dst, icmp) != 0 {
+	if icmp6.Checksum(src, dst, icmp) != 0 {
 		return nil, dropChecksum
 	}
 	switch icmp[0] {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ndproxy/ndproxy/internal/config"
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 var hostLL = netip.MustParseAddr("fe80::41")
@@ -16,7 +17,7 @@ var hostLL = netip.MustParseAddr("fe80::41")
 func mldPacket(src, dst netip.Addr, hopLimit byte, icmp []byte) []byte {
 	icmp = slices.Clone(icmp)
 	binary.BigEndian.PutUint16(icmp[2:4], 0)
-	binary.BigEndian.PutUint16(icmp[2:4], checksum(src, dst, icmp))
+	binary.BigEndian.PutUint16(icmp[2:4], icmp6.Checksum(src, dst, icmp))
 	b := []byte{0x60, 0, 0, 0}
 	b = binary.BigEndian.AppendUint16(b, uint16(8+len(icmp)))
 	b = append(b, 0, hopLimit)

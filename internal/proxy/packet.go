@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"github.com/mdlayher/ndp"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 const (
@@ -74,7 +76,7 @@ func parseNS(b []byte) (solicitation, dropReason) {
 	if icmp[1] != 0 {
 		return solicitation{}, dropCode
 	}
-	if checksum(src, dst, icmp) != 0 {
+	if icmp6.Checksum(src, dst, icmp) != 0 {
 		return solicitation{}, dropChecksum
 	}
 	hasSLLA, ok := walkOptions(icmp[nsFixedLen:])
@@ -193,28 +195,4 @@ func appendIPv6Header(b []byte, src, dst netip.Addr, plen int) []byte {
 	b = append(b, protoICMPv6, ndpHopLimit)
 	b = append(b, src.AsSlice()...)
 	return append(b, dst.AsSlice()...)
-}
-
-// checksum returns the ICMPv6 checksum over the IPv6 pseudo-header and msg
-// (RFC 4443 section 2.3); it is zero for a message whose checksum is correct.
-func checksum(src, dst netip.Addr, msg []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for len(b) >= 2 {
-			sum += uint32(b[0])<<8 | uint32(b[1])
-			b = b[2:]
-		}
-		if len(b) == 1 {
-			sum += uint32(b[0]) << 8
-		}
-	}
-	s, d := src.As16(), dst.As16()
-	add(s[:])
-	add(d[:])
-	sum += uint32(len(msg)) + protoICMPv6
-	add(msg)
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/mdlayher/ndp"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 var (
@@ -85,7 +87,7 @@ func TestParseNSChecksOptionsAndCodeBehindAValidChecksum(t *testing.T) {
 	// Re-sign damaged messages so that only the field under test is wrong.
 	resign := func(b []byte) []byte {
 		b[42], b[43] = 0, 0
-		c := checksum(routerLL, snm, b[40:])
+		c := icmp6.Checksum(routerLL, snm, b[40:])
 		b[42], b[43] = byte(c>>8), byte(c)
 		return b
 	}
@@ -111,7 +113,7 @@ func TestBuildNA(t *testing.T) {
 	if pkt[7] != 255 || pkt[6] != 58 || int(pkt[4])<<8|int(pkt[5]) != len(pkt)-40 {
 		t.Fatalf("bad IPv6 header % x", pkt[:8])
 	}
-	if c := checksum(routerLL, pi41, pkt[40:]); c != 0 {
+	if c := icmp6.Checksum(routerLL, pi41, pkt[40:]); c != 0 {
 		t.Fatalf("checksum does not verify: %#x", c)
 	}
 	m, err := ndp.ParseMessage(pkt[40:])

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 const (
@@ -48,7 +50,7 @@ func parseSighting(b []byte) (sighting, bool) {
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
 	icmp := b[ipv6HeaderLen:]
-	if icmp[1] != 0 || checksum(src, dst, icmp) != 0 {
+	if icmp[1] != 0 || icmp6.Checksum(src, dst, icmp) != 0 {
 		return sighting{}, false
 	}
 	var addr netip.Addr
@@ -79,31 +81,4 @@ func parseSighting(b []byte) (sighting, bool) {
 		return sighting{}, false
 	}
 	return sighting{Addr: addr, AfterDAD: dad}, true
-}
-
-// checksum is the ICMPv6 checksum over the pseudo-header and msg (RFC 4443
-// section 2.3); it is 0 for a message whose checksum field is right.
-func checksum(src, dst netip.Addr, msg []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for len(b) >= 2 {
-			sum += uint32(b[0])<<8 | uint32(b[1])
-			b = b[2:]
-		}
-		if len(b) == 1 {
-			sum += uint32(b[0]) << 8
-		}
-	}
-	s, d := src.As16(), dst.As16()
-	add(s[:])
-	add(d[:])
-	var l [8]byte
-	binary.BigEndian.PutUint32(l[0:4], uint32(len(msg)))
-	l[7] = protoICMPv6
-	add(l[:])
-	add(msg)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }

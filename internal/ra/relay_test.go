@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 // recorder is the relay's effects in tests.
@@ -271,7 +273,7 @@ func ndPacket(src, dst netip.Addr, typ uint8, target netip.Addr) []byte {
 	if typ != typeRS {
 		icmp = append(icmp, target.AsSlice()...)
 	}
-	c := checksum(src, dst, icmp)
+	c := icmp6.Checksum(src, dst, icmp)
 	icmp[2], icmp[3] = byte(c>>8), byte(c)
 	b := []byte{0x60, 0, 0, 0, 0, byte(len(icmp)), protoICMPv6, 255}
 	b = append(b, src.AsSlice()...)

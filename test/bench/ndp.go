@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 const (
@@ -72,36 +74,8 @@ func (nb nsBuilder) build(b []byte, target netip.Addr) ([]byte, net.HardwareAddr
 	copy(m[8:24], target16[:])
 	m[24], m[25] = optSLLA, 1 // length in units of 8 bytes
 	copy(m[26:32], nb.mac)
-	binary.BigEndian.PutUint16(m[2:4], checksum(nb.src, dst, m))
+	binary.BigEndian.PutUint16(m[2:4], icmp6.Checksum(nb.src, dst, m))
 	return b, multicastMAC(dst)
-}
-
-// checksum is the ICMPv6 checksum of msg between src and dst (RFC 4443
-// section 2.3, over the pseudo-header of RFC 8200 section 8.1). Over a
-// message whose checksum field is filled in, it is 0.
-func checksum(src, dst netip.Addr, msg []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for len(b) >= 2 {
-			sum += uint32(binary.BigEndian.Uint16(b))
-			b = b[2:]
-		}
-		if len(b) == 1 {
-			sum += uint32(b[0]) << 8
-		}
-	}
-	s, d := src.As16(), dst.As16()
-	add(s[:])
-	add(d[:])
-	var tail [8]byte
-	binary.BigEndian.PutUint32(tail[0:4], uint32(len(msg)))
-	tail[7] = protoICMPv6
-	add(tail[:])
-	add(msg)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
 
 var errNotNA = errors.New("not a neighbor advertisement")

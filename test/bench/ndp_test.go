@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/bpf"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 var testMAC = net.HardwareAddr{0x02, 0, 0, 0, 0xbe, 0x01}
@@ -55,7 +57,7 @@ func TestBuildNS(t *testing.T) {
 		if got := pkt[ipv6HeaderLen:]; !bytes.Equal(got, ref) {
 			t.Errorf("%v: ICMPv6 message\n got %x\nwant %x (mdlayher/ndp)", target, got, ref)
 		}
-		if c := checksum(asker.Addr(), group, pkt[ipv6HeaderLen:]); c != 0 {
+		if c := icmp6.Checksum(asker.Addr(), group, pkt[ipv6HeaderLen:]); c != 0 {
 			t.Errorf("%v: checksum over the message is %#04x, want 0", target, c)
 		}
 	}
