@@ -91,6 +91,17 @@ func listenPacket(ifindex int) (*packetConn, error) {
 // read returns the next packet not sent by this host, and the link-layer
 // address of its sender.
 func (c *packetConn) read(buf []byte) (int, net.HardwareAddr, error) {
+	n, ll, err := c.recv(buf)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.HardwareAddr(append([]byte(nil), ll.Addr[:ll.Halen]...)), nil
+}
+
+// recv returns the next packet not sent by this host, with where it came
+// from. A link going down is waited out: the socket stays bound and works
+// again when the link comes back up.
+func (c *packetConn) recv(buf []byte) (int, *unix.SockaddrLinklayer, error) {
 	for {
 		var (
 			n    int
@@ -105,18 +116,14 @@ func (c *packetConn) read(buf []byte) (int, net.HardwareAddr, error) {
 			err = rerr
 		}
 		if errors.Is(err, unix.ENETDOWN) {
-			// The link went down; the socket stays bound and works again
-			// when it comes back up.
 			continue
 		}
 		if err != nil {
 			return 0, nil, err
 		}
-		ll, ok := from.(*unix.SockaddrLinklayer)
-		if !ok || ll.Pkttype == unix.PACKET_OUTGOING {
-			continue
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype != unix.PACKET_OUTGOING {
+			return n, ll, nil
 		}
-		return n, net.HardwareAddr(append([]byte(nil), ll.Addr[:ll.Halen]...)), nil
 	}
 }
 
@@ -279,29 +286,10 @@ func listenMLD(links []int) (*mldConn, error) {
 // readReport returns the next MLD packet received on one of the links.
 func (c *mldConn) readReport(buf []byte) (int, error) {
 	for {
-		var (
-			n    int
-			from unix.Sockaddr
-			rerr error
-		)
-		err := c.rc.Read(func(fd uintptr) bool {
-			n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
-			return rerr != unix.EAGAIN
-		})
-		if err == nil {
-			err = rerr
+		n, ll, err := c.recv(buf)
+		if err != nil || c.links[ll.Ifindex] {
+			return n, err
 		}
-		if errors.Is(err, unix.ENETDOWN) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		ll, ok := from.(*unix.SockaddrLinklayer)
-		if !ok || ll.Pkttype == unix.PACKET_OUTGOING || !c.links[ll.Ifindex] {
-			continue
-		}
-		return n, nil
 	}
 }
 
