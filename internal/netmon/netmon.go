@@ -163,6 +163,8 @@ func Snapshot(sys *kernel.Sysctls, routes *kernel.Routes) (*world.World, error) 
 			LinkIndex: a.LinkIndex,
 			Prefix:    netip.PrefixFrom(ip, ones),
 			Tentative: a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0,
+			Valid:     uint32(a.ValidLft),
+			Preferred: uint32(a.PreferedLft),
 		})
 	}
 

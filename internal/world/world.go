@@ -57,7 +57,13 @@ type Addr struct {
 	Prefix    netip.Prefix
 	// Tentative addresses are still in DAD and cannot be used as a source.
 	Tentative bool
+	// Valid and Preferred are the lifetimes left when the snapshot was
+	// taken, in seconds; Forever (0xffffffff) never runs out.
+	Valid, Preferred uint32
 }
+
+// Forever is the lifetime of an address that does not expire.
+const Forever = 0xffffffff
 
 // Route is an IPv6 unicast route towards a device.
 type Route struct {
