@@ -57,6 +57,8 @@ type Relay struct {
 	// solicited is when the last RS was forwarded upstream.
 	solicited time.Time
 	stats     Counters
+	// own is set when the relay originates RAs (see origin.go).
+	own *origin
 }
 
 type router struct {
@@ -102,7 +104,7 @@ func (r *Relay) SetLinks(links []Link, now time.Time) {
 		ls := old[l.Index]
 		if ls == nil {
 			ls = &linkState{}
-			if len(r.routers) > 0 {
+			if r.advertising() {
 				ls.next = now
 			}
 		}
@@ -118,6 +120,11 @@ func (r *Relay) Drop(why string) { r.stats.Dropped[why]++ }
 // says whether that is the upstream link.
 func (r *Relay) HandleRA(m Message, src netip.Addr, ifindex int, upstream bool, now time.Time) {
 	r.stats.Received++
+	if r.own != nil {
+		// Another router on a link we advertise on (the peer may be
+		// one): hosts may have several, nothing loops.
+		return
+	}
 	if !upstream {
 		ls := r.links[ifindex]
 		if ls == nil {
@@ -190,11 +197,11 @@ func (r *Relay) HandleRS(ifindex int, now time.Time) {
 	if at.Sub(ls.lastSent) < minDelay {
 		at = ls.lastSent.Add(minDelay)
 	}
-	if len(r.routers) > 0 && (ls.next.IsZero() || at.Before(ls.next)) {
+	if r.advertising() && (ls.next.IsZero() || at.Before(ls.next)) {
 		ls.next = at
 	}
 	// The upstream router may have something newer; ask it, not too often.
-	if !r.heldUntil.After(now) && (r.solicited.IsZero() || now.Sub(r.solicited) >= solicitInterval) {
+	if r.own == nil && !r.heldUntil.After(now) && (r.solicited.IsZero() || now.Sub(r.solicited) >= solicitInterval) {
 		r.solicited = now
 		r.stats.SolicitsForwarded++
 		r.fx.solicit()
@@ -240,7 +247,7 @@ func (r *Relay) Tick(now time.Time) time.Time {
 	for _, ls := range r.links {
 		if !ls.next.IsZero() && !ls.next.After(now) {
 			ls.next = time.Time{}
-			if !held && ls.heldUntil.IsZero() && len(r.routers) > 0 {
+			if !held && ls.heldUntil.IsZero() && r.advertising() {
 				r.sendLocked(ls, r.current(now), now)
 			}
 		}
@@ -267,7 +274,7 @@ func (r *Relay) solicitLocked(now time.Time) {
 // any more (router lifetime 0, RFC 4861 section 6.2.5) and forgets the
 // upstream's RAs: the upstream link went away, or ndproxy stops.
 func (r *Relay) UpstreamGone(now time.Time) {
-	if len(r.routers) == 0 {
+	if !r.advertising() {
 		return
 	}
 	m := r.current(now)
@@ -280,6 +287,7 @@ func (r *Relay) UpstreamGone(now time.Time) {
 		}
 	}
 	clear(r.routers)
+	r.own = nil
 	for _, ls := range r.links {
 		ls.next = time.Time{}
 	}
@@ -288,6 +296,9 @@ func (r *Relay) UpstreamGone(now time.Time) {
 // current is the merged RA of the upstream routers as of now, lifetimes
 // counted down.
 func (r *Relay) current(now time.Time) Message {
+	if r.own != nil {
+		return r.originated(now)
+	}
 	srcs := make([]netip.Addr, 0, len(r.routers))
 	for s := range r.routers {
 		srcs = append(srcs, s)
@@ -308,7 +319,12 @@ func (r *Relay) current(now time.Time) Message {
 }
 
 func (r *Relay) sendLocked(ls *linkState, m Message, now time.Time) {
-	out := rewrite(m, ls.Link, r.set)
+	var out Message
+	if r.own != nil {
+		out = rewriteOwn(m, ls.Link, r.set)
+	} else {
+		out = rewrite(m, ls.Link, r.set)
+	}
 	r.fx.send(ls.Link, out.Marshal())
 	r.stats.Relayed++
 	ls.sent++
@@ -330,8 +346,13 @@ func earliest(ts ...time.Time) time.Time {
 
 // Status is the relay's state for `ndproxy status`.
 type Status struct {
-	// State is "relaying", "waiting" (no upstream RA yet) or "held_down".
+	// State is "relaying", "waiting" (no upstream RA yet), "held_down", or
+	// "advertising" when ndproxy is the router.
 	State string `json:"state"`
+	// Advertised and Withdrawn are the prefixes an advertising relay
+	// announces, and those it tells hosts to stop using.
+	Advertised []string `json:"advertised,omitempty"`
+	Withdrawn  []string `json:"withdrawn,omitempty"`
 	// HeldDownSeconds is how long relaying stays stopped after a loop.
 	HeldDownSeconds float64        `json:"held_down_seconds,omitempty"`
 	Routers         []RouterStatus `json:"routers"`
@@ -362,6 +383,16 @@ func (r *Relay) Status(now time.Time) Status {
 	st.Counters.Dropped = maps.Clone(r.stats.Dropped)
 	if len(r.routers) > 0 {
 		st.State = "relaying"
+	}
+	if r.own != nil {
+		st.State = "advertising"
+		for _, p := range r.own.adv.Prefixes {
+			st.Advertised = append(st.Advertised, p.Prefix.String())
+		}
+		for p := range r.own.withdrawn {
+			st.Withdrawn = append(st.Withdrawn, p.String())
+		}
+		slices.Sort(st.Withdrawn)
 	}
 	if r.heldUntil.After(now) {
 		st.State, st.HeldDownSeconds = "held_down", secs(r.heldUntil.Sub(now))

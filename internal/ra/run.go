@@ -17,6 +17,9 @@ type Config struct {
 	Upstream int
 	Links    []Link
 	Settings Settings
+	// Advert, when set, makes the runner a router of its own that
+	// announces it, instead of a relay (Upstream is then 0).
+	Advert *Advert
 }
 
 // Runner runs a Relay over a socket: one reader goroutine and a timer loop.
@@ -37,14 +40,17 @@ type Runner struct {
 
 // Start opens the relay's socket and the learners on the downstream links.
 // learn is called, from the learners' goroutines, with every downstream
-// host address seen (DAD, NS, NA, RS), for the NDP proxy to verify.
+// host address seen (DAD, NS, NA, RS), for the NDP proxy to verify; nil
+// learns nothing (WireGuard links have no neighbour discovery to watch).
 func Start(cfg Config, log *slog.Logger, learn func(addr netip.Addr, link int)) (*Runner, error) {
 	c, err := listen()
 	if err != nil {
 		return nil, err
 	}
 	r := &Runner{log: log, conn: c, updates: make(chan Config, 1), kick: make(chan struct{}, 1), upstream: cfg.Upstream}
-	r.learner = newLearner(log, learn)
+	if learn != nil {
+		r.learner = newLearner(log, learn)
+	}
 	r.relay = New(cfg.Settings, cfg.Links, log, r, func(d time.Duration) time.Duration {
 		if d <= 0 {
 			return 0
@@ -72,7 +78,9 @@ func (r *Runner) apply(cfg Config) {
 	if err := r.conn.joinRouters(idx); err != nil {
 		r.log.Warn("RA relay cannot hear Router Solicitations on a downstream link", "err", err)
 	}
-	r.learner.setLinks(cfg.Links)
+	if r.learner != nil {
+		r.learner.setLinks(cfg.Links)
+	}
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -87,6 +95,9 @@ func (r *Runner) apply(cfg Config) {
 		r.relay.solicitLocked(now) // ask the (new) upstream at once
 	}
 	r.relay.SetLinks(cfg.Links, now)
+	if cfg.Advert != nil {
+		r.relay.Originate(*cfg.Advert, now)
+	}
 }
 
 // Run relays until ctx is done; then it tells the downstream hosts there is
@@ -101,7 +112,9 @@ func (r *Runner) Run(ctx context.Context) {
 		r.mu.Unlock()
 		r.closing.Store(true)
 		r.conn.close()
-		r.learner.close()
+		if r.learner != nil {
+			r.learner.close()
+		}
 		wg.Wait()
 	}()
 	r.mu.Lock()
