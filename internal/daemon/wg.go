@@ -2,10 +2,8 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -21,13 +19,15 @@ import (
 )
 
 // wireguard is the daemon's side of WireGuard: the watcher that reads the
-// devices' peers, and the derived link-local addresses ndproxy put on
-// devices, which it removes again on exit.
+// devices' peers, and the derived link-local addresses ndproxy puts on
+// devices, which it removes again when they are no longer wanted or on exit.
 type wireguard struct {
-	log     *slog.Logger
-	watcher *wg.Watcher
-	// added are the link-locals ndproxy added; only the run loop touches it.
-	added map[linkAddr]bool
+	log        *slog.Logger
+	watcher    *wg.Watcher
+	linkLocals *wg.LinkLocals
+	// last is the snapshot apply saw last, which names the devices of
+	// the link-locals removed on exit; only the run loop touches it.
+	last *world.World
 	// warned is the last set of warnings logged, so each is logged once.
 	warned []string
 
@@ -37,13 +37,8 @@ type wireguard struct {
 	owned map[string][]plan.Owned
 }
 
-type linkAddr struct {
-	index int
-	addr  netip.Prefix
-}
-
 func newWireGuard(log *slog.Logger) *wireguard {
-	return &wireguard{log: log, watcher: wg.NewWatcher(log), added: map[linkAddr]bool{}}
+	return &wireguard{log: log, watcher: wg.NewWatcher(log), linkLocals: wg.NewLinkLocals(log)}
 }
 
 // startWireGuard starts the watcher; the returned channel is closed when it
@@ -94,32 +89,8 @@ func (x *wireguard) snapshot(cfg *config.Config, w *world.World) error {
 // warnings, adds the devices that cannot be read to them, and keeps the
 // owned targets for Status.
 func (x *wireguard) apply(w *world.World, want *plan.Desired) []error {
-	var errs []error
-	keep := map[linkAddr]bool{}
-	for _, a := range want.LinkLocals {
-		k := linkAddr{a.LinkIndex, a.Prefix}
-		keep[k] = true
-		if slices.ContainsFunc(w.AddrsOf(a.LinkIndex), func(have world.Addr) bool { return have.Prefix.Addr() == a.Prefix.Addr() }) {
-			continue // ours from before, or the admin's: either way there
-		}
-		if err := netlink.AddrAdd(linkIndex(a.LinkIndex), toNetlinkAddr(a.Prefix)); err != nil && !errors.Is(err, unix.EEXIST) {
-			errs = append(errs, fmt.Errorf("add link-local %s to link %d: %w", a.Prefix, a.LinkIndex, err))
-			continue
-		}
-		if !x.added[k] {
-			name := fmt.Sprint(a.LinkIndex)
-			if l, ok := w.LinkByIndex(a.LinkIndex); ok {
-				name = l.Name
-			}
-			x.log.Info("derived link-local address added", "device", name, "address", a.Prefix)
-		}
-		x.added[k] = true
-	}
-	for k := range x.added {
-		if !keep[k] {
-			x.remove(k)
-		}
-	}
+	x.last = w
+	errs := x.linkLocals.Apply(w, want.LinkLocals)
 	if !slices.Equal(x.warned, want.Warnings) {
 		for _, s := range want.Warnings {
 			if !slices.Contains(x.warned, s) {
@@ -140,22 +111,10 @@ func (x *wireguard) apply(w *world.World, want *plan.Desired) []error {
 	return errs
 }
 
-// remove deletes a link-local ndproxy added; one already gone (the device
-// went down or away) is fine.
-func (x *wireguard) remove(k linkAddr) {
-	delete(x.added, k)
-	err := netlink.AddrDel(linkIndex(k.index), toNetlinkAddr(k.addr))
-	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENODEV) {
-		x.log.Warn("cannot remove derived link-local address", "link", k.index, "address", k.addr, "err", err)
-		return
-	}
-	x.log.Info("derived link-local address removed", "link", k.index, "address", k.addr)
-}
-
 // shutdown removes every link-local ndproxy added.
 func (x *wireguard) shutdown() {
-	for k := range x.added {
-		x.remove(k)
+	if err := x.linkLocals.Shutdown(x.last); err != nil {
+		x.log.Warn("cannot remove derived link-local addresses", "err", err)
 	}
 }
 
@@ -172,17 +131,4 @@ func (x *wireguard) targetStatus(name string, ifname func(int) string) []control
 		out = append(out, control.TargetStatus{Address: addr, State: "owned", Interface: ifname(o.LinkIndex), Learned: "wireguard"})
 	}
 	return out
-}
-
-func linkIndex(i int) netlink.Link {
-	return &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: i}}
-}
-
-// toNetlinkAddr is a link-local address without DAD: it is derived from a
-// key unique on the device, and WireGuard has no link to detect anything on.
-func toNetlinkAddr(p netip.Prefix) *netlink.Addr {
-	return &netlink.Addr{
-		IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)},
-		Flags: unix.IFA_F_NODAD,
-	}
 }
