@@ -14,7 +14,10 @@ import (
 )
 
 // cmpPrefix compares netip values, which have unexported fields.
-var cmpPrefix = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
+var (
+	cmpPrefix = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
+	cmpAddr   = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+)
 
 var wantGlobal = Global{LogLevel: "info", Socket: "/var/run/ndproxy.sock"}
 
@@ -769,7 +772,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Parse(Marshal()): %v\n%s", err, out)
 		}
-		if diff := cmp.Diff(cfg, again, cmpPrefix); diff != "" {
+		if diff := cmp.Diff(cfg, again, cmpPrefix, cmpAddr); diff != "" {
 			t.Errorf("Parse(Marshal(cfg)) (-cfg +got):\n%s\n%s", diff, out)
 		}
 	}
@@ -803,7 +806,7 @@ func FuzzParse(f *testing.F) {
 		"config proxy 'a'\nconfig proxy '@proxy[0]'\n\toption x \"y\\\"\"\n",
 		"package x\n",
 		"config mdns\n\tlist interface a\n\tlist interface b\n\tlist reachable fd00::/8\nconfig mdns 'm'\n\tlist interface c\n",
-		"config wireguard\n\toption enabled 0\n\toption device wg0\nconfig wireguard\n\toption device wg1\n\toption handshake_timeout 3m\n",
+		"config wireguard\n\toption enabled 0\n\toption device wg0\nconfig wireguard\n\toption device wg1\n\toption handshake_timeout 3m\n\toption ra_advertise 1\n\tlist ra_dns 2001:db8::53\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -830,7 +833,7 @@ func FuzzParse(f *testing.F) {
 				strings.HasPrefix(a, "@mdns[") && strings.HasPrefix(b, "@mdns[") ||
 				strings.HasPrefix(a, "@wireguard[") && strings.HasPrefix(b, "@wireguard[")
 		}))
-		if diff := cmp.Diff(cfg, again, cmpPrefix, renumbered); diff != "" {
+		if diff := cmp.Diff(cfg, again, cmpPrefix, cmpAddr, renumbered); diff != "" {
 			t.Fatalf("Parse(Marshal(cfg)) (-cfg +got):\n%s\n%s", diff, out)
 		}
 	})

@@ -18,7 +18,6 @@ config proxy 'island'
 `
 
 func TestParseRA(t *testing.T) {
-	cmpAddr := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 	for _, tc := range []struct {
 		name string
 		in   string

@@ -40,6 +40,7 @@ func validate(pkg string, sections []rawSection) (*Config, error) {
 	cfg := &Config{Global: defaultGlobal()}
 	firstGlobal := ""
 	var enabled []placed // enabled proxy sections so far, to compare prefixes
+	var advertisers []advertiser
 
 	for _, rs := range sections {
 		s := newSection(pkg, rs, &errs)
@@ -66,15 +67,40 @@ func validate(pkg string, sections []rawSection) (*Config, error) {
 		case "wireguard":
 			if wg, on := s.wireguard(); on {
 				cfg.WireGuard = append(cfg.WireGuard, wg)
+				advertisers = append(advertisers, advertiser{s, wg})
 			}
 		default:
 			s.errorf("", "unknown section type %q; allowed: global, proxy, mdns, wireguard", rs.Type)
 		}
 	}
+	for _, a := range advertisers {
+		checkOneRouter(a.s, a.wg, cfg.Proxies)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// advertiser is a wireguard section and where it is in the file.
+type advertiser struct {
+	s  *section
+	wg WireGuard
+}
+
+// checkOneRouter reports a wireguard section that advertises on a device
+// a proxy section also relays RAs to: the hosts would get two routers'
+// RAs with different prefixes, one of them proxied.
+func checkOneRouter(s *section, wg WireGuard, proxies []Proxy) {
+	if !wg.RAAdvertise {
+		return
+	}
+	for _, p := range proxies {
+		if p.RARelay && slices.Contains(p.Downstream, wg.Device) {
+			s.errorf("ra_advertise", "%s is also a downstream of proxy section %s, which relays Router Advertisements there; turn off one of them",
+				wg.Device, p.Name)
+		}
+	}
 }
 
 // placed is a validated proxy section and where it is in the file.
@@ -435,22 +461,30 @@ func (s *section) raOptions(p *Proxy) {
 		s.errorf("ra_relay", "needs at least one downstream interface to relay Router Advertisements to")
 	}
 	p.RAOnLink = s.boolean("ra_onlink", false)
-	for _, v := range s.list("ra_dns") {
-		a, err := netip.ParseAddr(v)
-		switch {
-		case err != nil || !a.Is6() || a.Zone() != "":
-			s.errorf("ra_dns", "%q is not an IPv6 address", v)
-		case !a.IsGlobalUnicast() || a.IsLinkLocalUnicast():
-			s.errorf("ra_dns", "%q is not a global or unique local unicast address", v)
-		case slices.Contains(p.RADNS, a):
-			s.errorf("ra_dns", "%s is listed twice", a)
-		default:
-			p.RADNS = append(p.RADNS, a)
-		}
-	}
+	p.RADNS = s.dnsServers("ra_dns")
 	// RFC 4861 section 6.2.1: MaxRtrAdvInterval is 4 to 1800 seconds.
 	p.RAInterval = s.duration("ra_interval", defaultRAInterval, 4*time.Second, 1800*time.Second)
 	p.RAHoldDown = s.duration("ra_holddown", defaultRAHoldDown, time.Second, 24*time.Hour)
+}
+
+// dnsServers reads a list of DNS servers to announce in RAs: addresses a
+// host behind us can reach, so not link-local.
+func (s *section) dnsServers(name string) []netip.Addr {
+	var out []netip.Addr
+	for _, v := range s.list(name) {
+		a, err := netip.ParseAddr(v)
+		switch {
+		case err != nil || !a.Is6() || a.Zone() != "":
+			s.errorf(name, "%q is not an IPv6 address", v)
+		case !a.IsGlobalUnicast() || a.IsLinkLocalUnicast():
+			s.errorf(name, "%q is not a global or unique local unicast address", v)
+		case slices.Contains(out, a):
+			s.errorf(name, "%s is listed twice", a)
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (s *section) has(name string) bool {

@@ -2,13 +2,14 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
 
 // wireguardOptions are the options of a "wireguard" section, in
 // docs/config.md order.
-var wireguardOptions = []string{"enabled", "device", "link_local", "handshake_timeout"}
+var wireguardOptions = []string{"enabled", "device", "link_local", "handshake_timeout", "ra_advertise", "ra_dns"}
 
 // WireGuard is one "wireguard" section: what ndproxy does for a WireGuard
 // device beyond proxying its peers' allowed-ips (which any proxy section
@@ -24,6 +25,12 @@ type WireGuard struct {
 	// HandshakeTimeout, when not zero, treats a peer with a persistent
 	// keepalive as gone once its last handshake is older than this.
 	HandshakeTimeout time.Duration
+	// RAAdvertise makes ndproxy the router on the device: it sends
+	// Router Advertisements for the prefixes of the device's addresses
+	// (OpenWrt's ip6assign on an interface stacked on it) to each peer.
+	RAAdvertise bool
+	// RADNS are the recursive DNS servers those RAs announce.
+	RADNS []netip.Addr
 }
 
 // wireguard reads a wireguard section; on reports whether it is enabled.
@@ -46,6 +53,11 @@ func (s *section) wireguard() (wg WireGuard, on bool) {
 		s.errorf("handshake_timeout", "%s is too short: 0 (off) or at least %s; WireGuard renews the handshake of a live peer only every 2 minutes",
 			formatDuration(wg.HandshakeTimeout), formatDuration(MinHandshakeTimeout))
 		wg.HandshakeTimeout = 0
+	}
+	wg.RAAdvertise = s.boolean("ra_advertise", false)
+	wg.RADNS = s.dnsServers("ra_dns")
+	if len(wg.RADNS) > 0 && !wg.RAAdvertise {
+		s.errorf("ra_dns", "is only sent with ra_advertise '1'")
 	}
 	return wg, on
 }
@@ -71,4 +83,8 @@ func (w *uciWriter) wireguard(g WireGuard) {
 	w.option("device", g.Device)
 	w.option("link_local", formatBool(g.LinkLocal))
 	w.duration("handshake_timeout", g.HandshakeTimeout)
+	w.option("ra_advertise", formatBool(g.RAAdvertise))
+	for _, a := range g.RADNS {
+		w.list("ra_dns", a.String())
+	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -32,13 +33,23 @@ config wireguard 'off'
 `,
 			want: []WireGuard{{Name: "@wireguard[0]", Device: "wg0", HandshakeTimeout: 5 * time.Minute}},
 		},
+		{
+			name: "ndproxy the router on a tunnel",
+			in: `config wireguard 'site'
+	option device 'vpn6'
+	option ra_advertise '1'
+	list ra_dns '2001:db8:7::53'
+`,
+			want: []WireGuard{{Name: "site", Device: "vpn6", LinkLocal: true, RAAdvertise: true,
+				RADNS: []netip.Addr{netip.MustParseAddr("2001:db8:7::53")}}},
+		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := Parse("ndproxy", []byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, cfg.WireGuard); diff != "" {
+			if diff := cmp.Diff(tt.want, cfg.WireGuard, cmpAddr); diff != "" {
 				t.Errorf("WireGuard (-want +got):\n%s", diff)
 			}
 		})
@@ -54,6 +65,12 @@ func TestParseWireGuardErrors(t *testing.T) {
 		{"config wireguard 'w'\n\toption device 'wg0'\n\toption handshake_timeout 'soon'\n", "ndproxy.w.handshake_timeout: \"soon\" is not a duration"},
 		{"config wireguard 'w'\n\toption device 'wg0'\n\toption handshake_timeout '2d'\n", "ndproxy.w.handshake_timeout: "},
 		{"config wireguard 'w'\n\toption device 'wg0'\n\toption peer 'x'\n", "ndproxy.w.peer: "},
+		{"config wireguard 'w'\n\toption device 'wg0'\n\tlist ra_dns '2001:db8::53'\n", "ndproxy.w.ra_dns: is only sent with ra_advertise '1'"},
+		{"config wireguard 'w'\n\toption device 'wg0'\n\toption ra_advertise '1'\n\tlist ra_dns 'fe80::53'\n", "ndproxy.w.ra_dns: \"fe80::53\" is not a global"},
+		{"config wireguard 'w'\n\toption device 'wg0'\n\toption ra_advertise 'sometimes'\n", "ndproxy.w.ra_advertise: "},
+		{"config wireguard 'w'\n\toption device 'wg0'\n\toption ra_advertise '1'\n" +
+			"config proxy 'p'\n\toption upstream 'eth0'\n\tlist downstream 'wg0'\n\toption ra_relay '1'\n",
+			"ndproxy.w.ra_advertise: wg0 is also a downstream of proxy section p, which relays Router Advertisements there"},
 	} {
 		_, err := Parse("ndproxy", []byte(tt.in))
 		errs := errorTexts(t, err)
