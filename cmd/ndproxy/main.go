@@ -176,8 +176,8 @@ func status(args []string, out io.Writer) error {
 }
 
 func printStatus(out io.Writer, st control.Status) {
-	if len(st.Proxies) == 0 && len(st.Reflectors) == 0 {
-		fmt.Fprintln(out, "no proxy or mdns sections enabled in", st.Config)
+	if len(st.Proxies) == 0 && len(st.Reflectors) == 0 && len(st.WireGuard) == 0 {
+		fmt.Fprintln(out, "no proxy, mdns or wireguard sections enabled in", st.Config)
 	}
 	for _, p := range st.Proxies {
 		prefixes := make([]string, 0, len(p.Prefixes))
@@ -230,6 +230,12 @@ func printStatus(out io.Writer, st control.Status) {
 			if len(c.Dropped) > 0 {
 				fmt.Fprintf(out, "  dropped: %v\n", c.Dropped)
 			}
+		}
+	}
+	for _, w := range st.WireGuard {
+		fmt.Fprintf(out, "wireguard %s: device %s\n", w.Name, w.Device)
+		if w.RAAdvertise != nil {
+			printAdvertiser(out, w.RAAdvertise)
 		}
 	}
 	for _, w := range st.Warnings {

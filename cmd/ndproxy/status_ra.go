@@ -31,3 +31,19 @@ func printRelay(out io.Writer, r *ra.Status) {
 		fmt.Fprintf(out, "    dropped: %v\n", c.Dropped)
 	}
 }
+
+// printAdvertiser prints a wireguard section's RA advertiser.
+func printAdvertiser(out io.Writer, r *ra.Status) {
+	fmt.Fprintf(out, "  RA advertiser: %s %s\n", r.State, orNone(r.Advertised))
+	if len(r.Withdrawn) > 0 {
+		fmt.Fprintf(out, "    telling hosts to stop using %s\n", orNone(r.Withdrawn))
+	}
+	for _, l := range r.Links {
+		fmt.Fprintf(out, "    to %s: %d sent\n", l.Interface, l.Sent)
+	}
+	c := r.Counters
+	fmt.Fprintf(out, "    solicitations heard %d, RAs from other routers %d\n", c.Solicitations, c.Received)
+	if len(c.Dropped) > 0 {
+		fmt.Fprintf(out, "    dropped: %v\n", c.Dropped)
+	}
+}

@@ -33,6 +33,17 @@ type Status struct {
 	Warnings []string `json:"warnings"`
 	// Reflectors are the enabled mdns sections.
 	Reflectors []ReflectorStatus `json:"reflectors,omitempty"`
+	// WireGuard are the enabled wireguard sections.
+	WireGuard []WireGuardStatus `json:"wireguard,omitempty"`
+}
+
+// WireGuardStatus is one wireguard section.
+type WireGuardStatus struct {
+	Name   string `json:"name"`
+	Device string `json:"device"`
+	// RAAdvertise is the section's Router Advertisement sender, if
+	// ra_advertise is on.
+	RAAdvertise *ra.Status `json:"ra_advertise,omitempty"`
 }
 
 // ReflectorStatus is one mdns section.

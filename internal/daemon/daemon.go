@@ -64,8 +64,11 @@ type Daemon struct {
 	netifd *netifd.Watcher
 	// mdns are the mDNS reflectors (mdns.go), with their own lock.
 	mdns reflectors
-	// ra are the RA relays (ra.go), with their own lock.
-	ra raRelays
+	// ra are the RA relays of proxy sections (ra.go) and adv the RA
+	// advertisers of wireguard sections (advertise.go), with their own
+	// locks.
+	ra  raRelays
+	adv raRelays
 	// netmgr is set once the host's network manager is followed over
 	// D-Bus, on plain Linux only (dbus.go).
 	netmgr interface {
@@ -94,6 +97,8 @@ func New(path string, cfg *config.Config, log *slog.Logger, level *slog.LevelVar
 		engines: map[string]*running{},
 		wg:      newWireGuard(log),
 		waiting: map[string]string{},
+		ra:      raRelays{kind: "RA relay"},
+		adv:     raRelays{kind: "RA advertiser"},
 	}
 }
 
@@ -237,6 +242,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	d.applyEngines(ctx, want)
 	d.applyReflectors(cfg, w)
 	d.applyRelays(ctx, cfg, w)
+	d.applyAdvertisers(ctx, cfg, w)
 	// Host routes added without waiting (onTargetChange) that the kernel
 	// refused are missing from w.Routes: logged here, added again below.
 	for _, err := range d.routes.Failures() {
@@ -347,7 +353,8 @@ func (d *Daemon) onTargetChange(p config.Proxy) func(*plan.Target) {
 func (d *Daemon) shutdown() error {
 	d.sdNotify(sdnotify.Stopping)
 	d.stopReflectors()
-	d.stopRelays() // router lifetime 0 to the downstream hosts first
+	d.ra.stop(d.log) // router lifetime 0 to the downstream hosts first
+	d.adv.stop(d.log)
 	d.mu.Lock()
 	for name := range d.engines {
 		d.stopLocked(name)
@@ -428,12 +435,15 @@ func (d *Daemon) Status() control.Status {
 			ps.Counters = &counters
 			ps.Targets = append(ps.Targets, d.wg.targetStatus(p.Name, name)...)
 		}
-		if rs := d.relayStatus(p.Name); rs != nil {
+		if rs := d.ra.status(p.Name); rs != nil {
 			ps.RARelay = rs
 		}
 		st.Proxies = append(st.Proxies, ps)
 	}
 	st.Reflectors = d.reflectorStatus(d.cfg)
+	for _, s := range d.cfg.WireGuard {
+		st.WireGuard = append(st.WireGuard, control.WireGuardStatus{Name: s.Name, Device: s.Device, RAAdvertise: d.adv.status(s.Name)})
+	}
 	return st
 }
 

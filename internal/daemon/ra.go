@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -11,12 +12,16 @@ import (
 	"github.com/ndproxy/ndproxy/internal/world"
 )
 
-// raRelays are the running Router Advertisement relays, one per proxy
-// section with ra_relay. A relay runs as long as its section does, whether
-// or not the upstream is there: when it goes, the downstream hosts must be
-// told there is no router any more.
+// raRelays are running RA runners by section name: the relays of proxy
+// sections with ra_relay, or the advertisers of wireguard sections with
+// ra_advertise. A runner runs as long as its section does, whether or not
+// its links are there: when they go, the hosts must be told there is no
+// router any more.
 type raRelays struct {
-	// mu protects m: the run loop starts and stops relays, Status reads them.
+	// kind names the runners in logs: "RA relay" or "RA advertiser".
+	kind string
+	// mu protects m: the run loop starts and stops runners, Status reads
+	// them.
 	mu sync.Mutex
 	m  map[string]*raRunning
 }
@@ -27,30 +32,28 @@ type raRunning struct {
 	done   chan struct{}
 }
 
-// applyRelays starts, updates and stops the RA relays to match cfg and w.
-func (d *Daemon) applyRelays(ctx context.Context, cfg *config.Config, w *world.World) {
-	d.ra.mu.Lock()
-	defer d.ra.mu.Unlock()
-	if d.ra.m == nil {
-		d.ra.m = map[string]*raRunning{}
+// apply starts, updates and stops runners to match want. learn, when not
+// nil, gives the learner of the named section's runner.
+func (x *raRelays) apply(ctx context.Context, want map[string]ra.Config, log *slog.Logger, learn func(name string) func(netip.Addr, int)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.m == nil {
+		x.m = map[string]*raRunning{}
 	}
-	keep := map[string]bool{}
-	for _, p := range cfg.Proxies {
-		if !p.RARelay {
-			continue
-		}
-		keep[p.Name] = true
-		rc := relayConfig(p, w)
-		if r := d.ra.m[p.Name]; r != nil {
+	for name, rc := range want {
+		if r := x.m[name]; r != nil {
 			// Also a reload that changed the ra_* options: restarting
 			// would take the hosts' default route away for a moment.
 			r.r.Update(rc)
 			continue
 		}
-		name := p.Name
-		runner, err := ra.Start(rc, d.log.With("proxy", name), func(addr netip.Addr, link int) { d.learn(name, addr, link) })
+		var l func(netip.Addr, int)
+		if learn != nil {
+			l = learn(name)
+		}
+		runner, err := ra.Start(rc, log.With("section", name), l)
 		if err != nil {
-			d.log.Error("cannot start the RA relay", "proxy", name, "err", err)
+			log.Error("cannot start the "+x.kind, "section", name, "err", err)
 			continue
 		}
 		rctx, cancel := context.WithCancel(ctx)
@@ -59,43 +62,56 @@ func (d *Daemon) applyRelays(ctx context.Context, cfg *config.Config, w *world.W
 			defer close(r.done)
 			runner.Run(rctx)
 		}()
-		d.ra.m[name] = r
-		d.log.Info("RA relay started", "proxy", name, "upstream", p.Upstream, "downstream", p.Downstream)
+		x.m[name] = r
+		log.Info(x.kind+" started", "section", name)
 	}
-	for name := range d.ra.m {
-		if !keep[name] {
-			d.stopRelayLocked(name)
+	for name := range x.m {
+		if _, ok := want[name]; !ok {
+			x.stopLocked(name, log)
 		}
 	}
 }
 
-// stopRelays stops every relay; each tells its hosts there is no router.
-func (d *Daemon) stopRelays() {
-	d.ra.mu.Lock()
-	defer d.ra.mu.Unlock()
-	for name := range d.ra.m {
-		d.stopRelayLocked(name)
+// stop stops every runner; each tells its hosts there is no router.
+func (x *raRelays) stop(log *slog.Logger) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for name := range x.m {
+		x.stopLocked(name, log)
 	}
 }
 
-func (d *Daemon) stopRelayLocked(name string) {
-	r := d.ra.m[name]
+func (x *raRelays) stopLocked(name string, log *slog.Logger) {
+	r := x.m[name]
 	r.cancel()
 	<-r.done
-	delete(d.ra.m, name)
-	d.log.Info("RA relay stopped", "proxy", name)
+	delete(x.m, name)
+	log.Info(x.kind+" stopped", "section", name)
 }
 
-// relayStatus is the relay of section name, nil without one.
-func (d *Daemon) relayStatus(name string) *ra.Status {
-	d.ra.mu.Lock()
-	r := d.ra.m[name]
-	d.ra.mu.Unlock()
+// status is the runner of section name, nil without one.
+func (x *raRelays) status(name string) *ra.Status {
+	x.mu.Lock()
+	r := x.m[name]
+	x.mu.Unlock()
 	if r == nil {
 		return nil
 	}
 	st := r.r.Status()
 	return &st
+}
+
+// applyRelays starts, updates and stops the RA relays to match cfg and w.
+func (d *Daemon) applyRelays(ctx context.Context, cfg *config.Config, w *world.World) {
+	want := map[string]ra.Config{}
+	for _, p := range cfg.Proxies {
+		if p.RARelay {
+			want[p.Name] = relayConfig(p, w)
+		}
+	}
+	d.ra.apply(ctx, want, d.log, func(name string) func(netip.Addr, int) {
+		return func(addr netip.Addr, link int) { d.learn(name, addr, link) }
+	})
 }
 
 // learn hands a host the relay saw downstream to the section's proxy
@@ -118,42 +134,51 @@ func relayConfig(p config.Proxy, w *world.World) ra.Config {
 		rc.Upstream = l.Index
 	}
 	for _, name := range p.Downstream {
-		l, ok := relayLink(w, name)
-		if !ok {
-			continue
+		if l, ok := raLink(w, name); ok {
+			rc.Links = append(rc.Links, l)
 		}
-		rl := ra.Link{Index: l.Index, Name: l.Name}
-		for _, a := range w.AddrsOf(l.Index) {
-			if a.Prefix.Addr().IsLinkLocalUnicast() && !a.Tentative {
-				rl.Source = a.Prefix.Addr()
-				break
-			}
+	}
+	return rc
+}
+
+// raLink is the link name (a logical interface or a device) as an RA
+// runner sends to it; ok is false while it is missing, down, or has no
+// link-local address to send from yet.
+func raLink(w *world.World, name string) (ra.Link, bool) {
+	l, ok := relayLink(w, name)
+	if !ok {
+		return ra.Link{}, false
+	}
+	rl := ra.Link{Index: l.Index, Name: l.Name}
+	for _, a := range w.AddrsOf(l.Index) {
+		if a.Prefix.Addr().IsLinkLocalUnicast() && !a.Tentative {
+			rl.Source = a.Prefix.Addr()
+			break
 		}
-		if !rl.Source.IsValid() {
-			continue // not yet: the kernel is still doing DAD on it
-		}
-		if !l.NoARP {
-			rl.MAC = l.HardwareAddr
-		}
-		if ifi, err := net.InterfaceByIndex(l.Index); err == nil {
-			rl.MTU = ifi.MTU
-		}
-		// A WireGuard device delivers ff02::1 to one peer at most: each
-		// peer gets its own copy at its link-local address.
-		if dev, ok := w.WireGuardByIndex(l.Index); ok {
-			for _, peer := range dev.Peers {
-				for _, a := range peer.AllowedIPs {
-					if a.Addr().IsLinkLocalUnicast() && a.Bits() == 128 {
-						rl.Unicast = append(rl.Unicast, a.Addr())
-					} else if peer.LinkLocal.IsValid() && a.Contains(peer.LinkLocal) {
-						rl.Unicast = append(rl.Unicast, peer.LinkLocal)
-					}
+	}
+	if !rl.Source.IsValid() {
+		return ra.Link{}, false // not yet: the kernel is still doing DAD on it
+	}
+	if !l.NoARP {
+		rl.MAC = l.HardwareAddr
+	}
+	if ifi, err := net.InterfaceByIndex(l.Index); err == nil {
+		rl.MTU = ifi.MTU
+	}
+	// A WireGuard device delivers ff02::1 to one peer at most: each peer
+	// gets its own copy at its link-local address.
+	if dev, ok := w.WireGuardByIndex(l.Index); ok {
+		for _, peer := range dev.Peers {
+			for _, a := range peer.AllowedIPs {
+				if a.Addr().IsLinkLocalUnicast() && a.Bits() == 128 {
+					rl.Unicast = append(rl.Unicast, a.Addr())
+				} else if peer.LinkLocal.IsValid() && a.Contains(peer.LinkLocal) {
+					rl.Unicast = append(rl.Unicast, peer.LinkLocal)
 				}
 			}
 		}
-		rc.Links = append(rc.Links, rl)
 	}
-	return rc
+	return rl, true
 }
 
 // relayLink resolves name (a logical interface or a device) to an up link.

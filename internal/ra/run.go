@@ -213,7 +213,7 @@ func (r *Runner) send(l Link, b []byte) {
 			r.log.Warn("RA relay send failed", "interface", l.Name, "to", d, "err", err)
 			continue
 		}
-		r.log.Debug("Router Advertisement relayed", "interface", l.Name, "to", d)
+		r.log.Debug("Router Advertisement sent", "interface", l.Name, "to", d)
 	}
 }
 
