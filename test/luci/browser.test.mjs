@@ -487,6 +487,14 @@ describe('LuCI views in Chromium', { skip: skip ?? false }, () => {
 					await page.type(widget(wg, 'handshake_timeout'), value);
 					assert.equal(await page.eval(invalid, widget(wg, 'handshake_timeout')), message, value);
 				}
+				await page.click(widget(wg, 'ra_advertise'));
+				const dns = `${field(wg, 'ra_dns')} .add-item input`;
+				await page.waitFor((sel) => document.querySelector(sel), { what: 'the DNS list of ra_advertise' }, dns);
+				await page.type(dns, 'fe80::53', { leave: false });
+				assert.equal(await page.eval(invalid, dns), 'Expecting: a global or unique local address');
+				await page.type(dns, '2001:db8:7::53', { leave: false });
+				assert.equal(await page.eval(invalid, dns), null);
+				await page.key('Enter', 'Enter', 13);
 				await shoot(page, 'settings-mdns-wireguard.png');
 
 				await page.click('.cbi-page-actions .cbi-button-save');
@@ -494,7 +502,7 @@ describe('LuCI views in Chromium', { skip: skip ?? false }, () => {
 				assert.equal(await page.eval('document.body.classList.contains("modal-overlay-active")'), false, 'no save error');
 				const conf = routerConfig(server);
 				assert.deepEqual(conf['@mdns[0]'], { '.type': 'mdns', enabled: '1', interface: [ 'lan', 'wan' ], ipv6: '0', reachable: [ 'fd2f::/64' ], deny_service: [ '_http._tcp' ] });
-				assert.deepEqual(conf['@wireguard[0]'], { '.type': 'wireguard', enabled: '1', device: 'wan', handshake_timeout: '5m' });
+				assert.deepEqual(conf['@wireguard[0]'], { '.type': 'wireguard', enabled: '1', device: 'wan', handshake_timeout: '5m', ra_advertise: '1', ra_dns: [ '2001:db8:7::53' ] });
 				await noErrors(page, server);
 			} finally {
 				await close();

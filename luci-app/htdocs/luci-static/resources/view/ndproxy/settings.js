@@ -32,6 +32,18 @@ function validateService(section_id, value) {
 
 // A prefix whose addresses may cross a reflector: IPv6 or IPv4, not
 // link-local (those never cross).
+// validateDNSServer accepts an address a host behind the router can reach:
+// not link-local, multicast, unspecified or loopback.
+function validateDNSServer(section_id, value) {
+	var words = value ? validation.parseIPv6(value) : null;
+
+	if (words && ((words[0] & 0xffc0) == 0xfe80 || (words[0] >> 8) == 0xff ||
+	              (words.slice(0, 7).every(function(w) { return w == 0 }) && words[7] <= 1)))
+		return _('Expecting: %s').format(_('a global or unique local address'));
+
+	return true;
+}
+
 function validateReachable(section_id, value) {
 	var m = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(value), v4, words;
 
@@ -326,15 +338,7 @@ return view.extend({
 		o = s.taboption('relay', form.DynamicList, 'ra_dns', _('DNS servers'),
 			_('Announce these DNS servers instead of the upstream\'s. Without them, the upstream\'s global servers are passed on and its link-local ones dropped.'));
 		o.datatype = 'ip6addr';
-		o.validate = function(section_id, value) {
-			var words = value ? validation.parseIPv6(value) : null;
-
-			if (words && ((words[0] & 0xffc0) == 0xfe80 || (words[0] >> 8) == 0xff ||
-			              (words.slice(0, 7).every(function(w) { return w == 0 }) && words[7] <= 1)))
-				return _('Expecting: %s').format(_('a global or unique local address'));
-
-			return true;
-		};
+		o.validate = validateDNSServer;
 		o.placeholder = '2001:db8:abc:123::53';
 		o.depends('ra_relay', '1');
 
@@ -469,6 +473,17 @@ return view.extend({
 
 			return durationValidator([ 180000, '3m' ], [ 86400000, '24h' ]).call(this, section_id, value);
 		};
+
+		o = s.option(form.Flag, 'ra_advertise', _('Send Router Advertisements'),
+			_('Be the router on the tunnel: announce the prefixes of the device\'s own addresses (the /64 of an interface with IPv6 assignment on it) to every peer, so that a router behind the tunnel configures itself from them.'));
+		o.default = o.disabled;
+
+		o = s.option(form.DynamicList, 'ra_dns', _('DNS servers'),
+			_('Announce these DNS servers to the peers.'));
+		o.datatype = 'ip6addr';
+		o.validate = validateDNSServer;
+		o.placeholder = '2001:db8:abc:123::53';
+		o.depends('ra_advertise', '1');
 
 		return m.render();
 	}
