@@ -34,6 +34,7 @@ type status struct {
 	Interface string    `json:"interface"`
 	Up        bool      `json:"up"`
 	L3Device  string    `json:"l3_device"`
+	Device    string    `json:"device"`
 	Addrs     []address `json:"ipv6-address"`
 	Prefixes  []address `json:"ipv6-prefix"`
 }
@@ -47,7 +48,7 @@ func (s status) logical() (world.Logical, error) {
 	if s.Interface == "" {
 		return world.Logical{}, fmt.Errorf("netifd status without an interface name")
 	}
-	l := world.Logical{Name: s.Interface, Up: s.Up}
+	l := world.Logical{Name: s.Interface, Up: s.Up, Main: s.Device}
 	if s.Up {
 		l.Device = s.L3Device
 	}

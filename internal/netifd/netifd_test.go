@@ -42,11 +42,14 @@ func TestParseDump(t *testing.T) {
 	}
 	p := netip.MustParsePrefix
 	want := []world.Logical{
-		{Name: "lan", Up: true, Device: "br-lan", Addrs: []netip.Prefix{p("fd7a:1:2::1/60")}},
-		{Name: "wan6", Up: true, Device: "phy0-sta0",
+		{Name: "lan", Up: true, Device: "br-lan", Main: "br-lan", Addrs: []netip.Prefix{p("fd7a:1:2::1/60")}},
+		{Name: "wan6", Up: true, Device: "phy0-sta0", Main: "phy0-sta0",
 			Addrs:     []netip.Prefix{p("2001:db8:abc:123:5054:ff:fe12:3456/64"), p("2001:db8:fff0::9/128")},
 			Delegated: []netip.Prefix{p("2001:db8:77:500::/56")}},
 		{Name: "guest"},
+		// Stacked on a WireGuard device, waiting for DHCPv6: no
+		// l3_device yet, but the main device is known.
+		{Name: "wg0dhcp", Main: "wg0"},
 	}
 	if diff := cmp.Diff(want, got, prefixCmp); diff != "" {
 		t.Fatalf("ParseDump (-want +got):\n%s", diff)
@@ -104,8 +107,8 @@ func TestWatcher(t *testing.T) {
 	}
 	w.requestResync() // the subscription attached
 	waitPoke("attach")
-	if got := len(w.Interfaces()); got != 3 {
-		t.Fatalf("%d interfaces after the dump, want 3", got)
+	if got := len(w.Interfaces()); got != 4 {
+		t.Fatalf("%d interfaces after the dump, want 4", got)
 	}
 
 	// Renumbering arrives as interface.update with the full status.

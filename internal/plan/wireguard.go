@@ -64,11 +64,17 @@ func WireGuardWants(cfg *config.Config, w *world.World) []WireGuardWant {
 	return out
 }
 
-// deviceOf maps an OpenWrt logical interface to its device; any other name
-// is a device.
+// deviceOf maps an OpenWrt logical interface to its device, the main device
+// while it is not up yet (a stacked proto dhcpv6 needs the device's
+// link-local to come up at all); any other name is a device.
 func deviceOf(w *world.World, name string) string {
-	if l, ok := w.LogicalByName(name); ok && l.Device != "" {
-		return l.Device
+	if l, ok := w.LogicalByName(name); ok {
+		switch {
+		case l.Device != "":
+			return l.Device
+		case l.Main != "":
+			return l.Main
+		}
 	}
 	return name
 }

@@ -240,7 +240,13 @@ func TestComputeWireGuardLinkLocal(t *testing.T) {
 	if got := Compute(cfg, w, nil); len(got.LinkLocals) != 0 {
 		t.Errorf("link_local 0 still wants %v", got.LinkLocals)
 	}
-	cfg.WireGuard[0].LinkLocal = true
+	// A proto dhcpv6 stacked on the device, named instead of it, waits
+	// for the link-local to come up: the address goes on before it is up.
+	cfg.WireGuard[0].LinkLocal, cfg.WireGuard[0].Device = true, "wg0dhcp"
+	w.Logical = []world.Logical{{Name: "wg0dhcp", Main: "wg0"}}
+	if diff := cmp.Diff(want, Compute(cfg, w, nil).LinkLocals, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("link-locals for a pending stacked interface (-want +got):\n%s", diff)
+	}
 	w.WireGuard[0].PublicKey, w.WireGuard[0].LinkLocal = [32]byte{}, netip.Addr{}
 	if got := Compute(cfg, w, nil); len(got.LinkLocals) != 0 {
 		t.Errorf("a device without a key wants %v", got.LinkLocals)

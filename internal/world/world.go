@@ -45,6 +45,11 @@ type Logical struct {
 	Up   bool
 	// Device is the L3 device (l3_device); empty while down.
 	Device string
+	// Main is the main device (netifd's "device"), known before the
+	// interface is up: a proto dhcpv6 stacked on a WireGuard device comes
+	// up only once that device has the link-local address odhcp6c sends
+	// from. Empty for a device-less proto and for an alias not yet bound.
+	Main string
 	// Addrs are its IPv6 addresses with their prefix lengths.
 	Addrs []netip.Prefix
 	// Delegated are the prefixes it received (DHCPv6-PD, ip6prefix).
