@@ -116,3 +116,11 @@ func Connect(a *WireGuard, aAddr netip.Addr, aAllowed []netip.Prefix, b *WireGua
 	}
 	return b.SetPeer(Peer{PublicKey: a.PublicKey, AllowedIPs: bAllowed, Endpoint: netip.AddrPortFrom(aAddr, uint16(a.Port)).String(), Keepalive: time.Second})
 }
+
+// Stop ends wireguard-go, as when its host is switched off: the device and
+// its socket go, and its peers hear nothing more from it. Taking the device
+// down is not the same: wireguard-go goes on sending keepalives and
+// handshakes over its UDP socket.
+func (w *WireGuard) Stop() error {
+	return w.proc.Stop(3 * time.Second)
+}
