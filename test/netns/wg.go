@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -30,6 +31,11 @@ type WireGuard struct {
 	proc *Proc
 }
 
+// wgSeq numbers the WireGuard devices of this process. Their sockets share
+// one directory across namespaces, so a number per lab would give two labs
+// built alike and running in parallel the same device name.
+var wgSeq atomic.Int64
+
 // WireGuard starts wireguard-go on h with a fresh key, listening on port,
 // and sets the device up.
 func (h *Host) WireGuard(port int) *WireGuard {
@@ -40,7 +46,7 @@ func (h *Host) WireGuard(port int) *WireGuard {
 	}
 	w := &WireGuard{
 		Host:      h,
-		Dev:       fmt.Sprintf("wg%d-%d", os.Getpid()%100000, h.lab.next()),
+		Dev:       fmt.Sprintf("wg%d-%d", os.Getpid()%100000, wgSeq.Add(1)),
 		PublicKey: key.PublicKey().String(),
 		Port:      port,
 	}
