@@ -26,7 +26,8 @@ import (
 const AddrProtocol = kernel.RouteProtocol
 
 // ifaProto is IFA_PROTO (linux/if_addr.h), which golang.org/x/sys/unix does
-// not name yet; vishvananda/netlink neither sends nor reads it.
+// not name at v0.28.0; vishvananda/netlink v1.3.1 neither sends nor reads
+// it.
 const ifaProto = 11
 
 // LinkAddr is an IPv6 address on a link with the protocol that put it there.
