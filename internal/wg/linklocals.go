@@ -13,15 +13,21 @@ import (
 // LinkLocals puts the derived link-local addresses that wireguard sections
 // want on their devices, and removes those ndproxy added that nobody wants
 // any more: now, or since a predecessor was killed before it could clean
-// up. Which addresses ndproxy added only the kernel knows, by their mark
-// (AddrProtocol); nothing here remembers it, so an address the admin added
-// or claimed since is never removed. Only the daemon's run loop uses it.
+// up. Which addresses ndproxy added the kernel knows, by their mark
+// (AddrProtocol), so an address the admin added or claimed since is never
+// removed. A kernel before 5.18 keeps no mark: then only what this run
+// added is known, from memory, and a killed run's leftovers stay. Only the
+// daemon's run loop uses it.
 type LinkLocals struct {
 	log *slog.Logger
 	k   addrKernel
 	// marked are the addresses that carried ndproxy's mark at the last
 	// listing, less those removed since; nil before the first listing.
 	marked []LinkAddr
+	// unmarked are the addresses this run added that the kernel listed
+	// without the mark: removed from memory when no longer wanted, and on
+	// shutdown, as there is nothing else to tell them by.
+	unmarked []LinkAddr
 	// warnedUnmarked is set once an address ndproxy added was listed
 	// without its mark, which is logged once.
 	warnedUnmarked bool
@@ -62,6 +68,16 @@ func (l *LinkLocals) Apply(w *world.World, want []world.Addr) []error {
 		l.log.Info("derived link-local address added", "device", linkName(w, a.LinkIndex), "address", a.Prefix)
 		added = append(added, a)
 	}
+	l.unmarked = slices.DeleteFunc(l.unmarked, func(a LinkAddr) bool {
+		if wanted(want, a) {
+			return false
+		}
+		if err := l.remove(w, a); err != nil {
+			errs = append(errs, err)
+			return false
+		}
+		return true
+	})
 	// Only a listing shows the marks. A mark appears only where Add put
 	// it, so one is needed on the first call (a predecessor's leftovers),
 	// after an Add (did the kernel keep the mark?) and before a removal
@@ -95,12 +111,12 @@ func (l *LinkLocals) Shutdown(w *world.World) error {
 		return fmt.Errorf("derived link-locals: %w", err)
 	}
 	var errs []error
-	for _, a := range marked(have) {
+	for _, a := range append(marked(have), l.unmarked...) {
 		if err := l.remove(w, a); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	l.marked = nil
+	l.marked, l.unmarked = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -112,22 +128,21 @@ func (l *LinkLocals) remove(w *world.World, a LinkAddr) error {
 	return nil
 }
 
-// checkMarks warns, once, when an address ndproxy just added is listed
-// without its mark: such an address is never removed.
+// checkMarks remembers the addresses ndproxy just added that are listed
+// without its mark, and warns once that a killed run's would stay.
 func (l *LinkLocals) checkMarks(w *world.World, have []LinkAddr, added []world.Addr) {
-	if l.warnedUnmarked {
-		return
-	}
 	for _, a := range added {
 		i := slices.IndexFunc(have, func(h LinkAddr) bool { return h.LinkIndex == a.LinkIndex && h.Prefix.Addr() == a.Prefix.Addr() })
 		if i < 0 || have[i].Proto == AddrProtocol {
 			continue // gone again, or marked
 		}
-		l.log.Warn("derived link-local address is not marked as ndproxy's: it stays when no longer wanted and after ndproxy stops; "+
-			"the kernel keeps address protocols from Linux 5.18 on, or someone replaced the address",
-			"device", linkName(w, a.LinkIndex), "address", a.Prefix, "protocol", have[i].Proto)
-		l.warnedUnmarked = true
-		return
+		l.unmarked = append(l.unmarked, have[i])
+		if !l.warnedUnmarked {
+			l.log.Warn("derived link-local address is not marked as ndproxy's (the kernel keeps address protocols from Linux 5.18 on): "+
+				"it is removed when no longer wanted and when ndproxy stops, but one left by a killed ndproxy stays",
+				"device", linkName(w, a.LinkIndex), "address", a.Prefix, "protocol", have[i].Proto)
+			l.warnedUnmarked = true
+		}
 	}
 }
 

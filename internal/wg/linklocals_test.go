@@ -216,21 +216,27 @@ func TestLinkLocalsSteadyStateListsNothing(t *testing.T) {
 }
 
 // A kernel that keeps no address protocol (before 5.18) marks nothing:
-// ndproxy adds the address, says once that it will stay, and never removes
-// it.
+// ndproxy says so once, and removes what this run added when it is no
+// longer wanted or ndproxy stops; a predecessor's leftover, unmarked, stays.
 func TestLinkLocalsKernelWithoutMarks(t *testing.T) {
-	f := &fakeAddrs{noProto: true}
+	f := &fakeAddrs{noProto: true, addrs: []LinkAddr{admins(ll1)}} // a killed run's, or the admin's
 	l, log := newTestLinkLocals(f)
-	for _, want := range [][]world.Addr{{ll0}, {ll0, ll1}, nil} {
+	for _, want := range [][]world.Addr{{ll0}, {ll0, ll1}, {ll1}} {
 		if errs := l.Apply(f.world(), want); len(errs) > 0 {
 			t.Fatal(errs)
 		}
 	}
+	if diff := cmp.Diff([]LinkAddr{admins(ll1)}, f.has(), cmpPrefix); diff != "" {
+		t.Errorf("addresses after ll0 is no longer wanted (-want +got):\n%s", diff)
+	}
+	if errs := l.Apply(f.world(), []world.Addr{ll0, ll1}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
 	if err := l.Shutdown(f.world()); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]LinkAddr{admins(ll0), admins(ll1)}, f.has(), cmpPrefix); diff != "" {
-		t.Errorf("addresses (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]LinkAddr{admins(ll1)}, f.has(), cmpPrefix); diff != "" {
+		t.Errorf("addresses after shutdown (-want +got):\n%s", diff)
 	}
 	if n := strings.Count(log.String(), "not marked as ndproxy's"); n != 1 {
 		t.Errorf("warned %d times about the missing mark, want once; log:\n%s", n, log)
