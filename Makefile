@@ -47,7 +47,7 @@ deps:
 # without it, saying so).
 test: deps lint luci-test
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/test$$')
-	$(GO) test -count=1 -timeout 30m -v ./test/
+	$(GO) test -count=1 -timeout 30m -parallel 4 -v ./test/
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/test$$')
