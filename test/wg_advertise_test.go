@@ -15,8 +15,8 @@ import (
 // WireGuard device carries a /64 of the delegated prefix (netifd's
 // ip6assign on a static interface over wg0 puts such an address there), and
 // ndproxy on the server is the router on the tunnel, sending RAs for it to
-// the peer's key-derived link-local. The far router relays them onto its
-// LAN with its own ndproxy. Then the delegated prefix changes: the server's
+// each peer's key-derived link-local: a far router, which relays them onto
+// its LAN with its own ndproxy, and a roaming laptop. Then the delegated prefix changes: the server's
 // device gets an address from the new one, and the far LAN follows without
 // a restart, the old prefix deprecated at once.
 func TestS4Advertise(t *testing.T) {
@@ -31,8 +31,10 @@ func TestS4Advertise(t *testing.T) {
 	wgsrv := lab.Router("wgsrv")
 	rws := lab.Router("rws")
 	pc := lab.Host("pc")
+	laptop := lab.Host("laptop")
 	lab.Link(home, "eth0", wgsrv, "eth0")
 	lab.Link(wgsrv, "under0", rws, "under0")
+	lab.Link(wgsrv, "under1", laptop, "under0")
 	lab.Link(rws, "lan0", pc, "eth0")
 	// pc does DAD, as hosts do: nobody asks for pc from the tunnel side
 	// (WireGuard has no neighbour discovery), so its DAD is how rws's
@@ -50,14 +52,26 @@ func TestS4Advertise(t *testing.T) {
 	wgsrv.SetSysctl("net.ipv6.conf.eth0.accept_ra=2")
 	wgsrv.MustIP("addr", "add", "10.57.0.1/30", "dev", "under0")
 	rws.MustIP("addr", "add", "10.57.0.2/30", "dev", "under0")
+	wgsrv.MustIP("addr", "add", "10.57.1.1/30", "dev", "under1")
+	laptop.MustIP("addr", "add", "10.57.1.2/30", "dev", "under0")
 
 	srvWG := wgsrv.WireGuard(51830)
 	rwsWG := rws.WireGuard(51831)
-	k, err := wg.ParseKey(rwsWG.PublicKey)
-	if err != nil {
-		t.Fatal(err)
+	laptopWG := laptop.WireGuard(51832)
+	keyLL := func(w *netns.WireGuard) netip.Addr {
+		k, err := wg.ParseKey(w.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wg.LinkLocal(k)
 	}
-	rwsLL := wg.LinkLocal(k)
+	rwsLL, laptopLL := keyLL(rwsWG), keyLL(laptopWG)
+	// The laptop autoconfigures with the interface identifier of its
+	// link-local (a tun has no hardware address), so its address in the
+	// tunnel's /64 is known in advance, for its allowed-ips.
+	laptopAddr := site.Addr().As16()
+	iid := laptopLL.As16()
+	copy(laptopAddr[8:], iid[8:])
 	// The server's peer entry holds the far router's link-local and the
 	// delegated ranges (route_allowed_ips on OpenWrt).
 	if err := netns.Connect(srvWG, netip.MustParseAddr("10.57.0.1"),
@@ -65,6 +79,13 @@ func TestS4Advertise(t *testing.T) {
 		rwsWG, netip.MustParseAddr("10.57.0.2"), []netip.Prefix{netip.MustParsePrefix("::/0")}); err != nil {
 		t.Fatal(err)
 	}
+	if err := netns.Connect(srvWG, netip.MustParseAddr("10.57.1.1"),
+		[]netip.Prefix{netip.PrefixFrom(laptopLL, 128), netip.PrefixFrom(netip.AddrFrom16(laptopAddr), 128)},
+		laptopWG, netip.MustParseAddr("10.57.1.2"), []netip.Prefix{netip.MustParsePrefix("::/0")}); err != nil {
+		t.Fatal(err)
+	}
+	// The laptop runs no ndproxy: its link-local is added by hand.
+	laptop.MustIP("-6", "addr", "add", netip.PrefixFrom(laptopLL, 64).String(), "dev", laptopWG.Dev, "nodad")
 	// netifd's ip6assign: an address of the assigned /64 on the device,
 	// with the delegated prefix's lifetimes.
 	wgsrv.MustIP("-6", "addr", "add", host(site, 1).String(), "dev", srvWG.Dev, "valid_lft", "7200", "preferred_lft", "3600")
@@ -131,6 +152,17 @@ config proxy 'site'
 		}
 		reach(t, rwsD, pc, host(homeNet, 1).Addr(), "home", 15*time.Second)
 		reach(t, rwsD, home, pcAddr, "pc", 10*time.Second)
+	})
+
+	t.Run("every peer gets the RAs", func(t *testing.T) {
+		// WireGuard would carry a multicast RA to one peer at most: the
+		// laptop autoconfigures only from its own unicast copy.
+		if got, err := laptop.WaitAddr(laptopWG.Dev, site, 20*time.Second); err != nil {
+			t.Fatalf("the laptop did not autoconfigure from the advertised prefix: %v", err)
+		} else if got != netip.AddrFrom16(laptopAddr) {
+			t.Fatalf("the laptop's address %v, want %v", got, netip.AddrFrom16(laptopAddr))
+		}
+		reach(t, d, laptop, host(homeNet, 1).Addr(), "home", 15*time.Second)
 	})
 
 	t.Run("status shows what is advertised", func(t *testing.T) {
