@@ -128,6 +128,9 @@ func TestOriginateRenumbering(t *testing.T) {
 	if _, _, _, ok := pio(got[0].m, old); ok {
 		t.Error("the old prefix is still sent after its valid lifetime ran out")
 	}
+	if st := r.Status(late.Add(time.Second)); len(st.Withdrawn) != 0 {
+		t.Errorf("status still lists %v as withdrawn after its valid lifetime", st.Withdrawn)
+	}
 
 	// Back again (the upstream gave the old prefix back): advertised in
 	// full, no longer withdrawn.

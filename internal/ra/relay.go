@@ -389,8 +389,10 @@ func (r *Relay) Status(now time.Time) Status {
 		for _, p := range r.own.adv.Prefixes {
 			st.Advertised = append(st.Advertised, p.Prefix.String())
 		}
-		for p := range r.own.withdrawn {
-			st.Withdrawn = append(st.Withdrawn, p.String())
+		for p, until := range r.own.withdrawn {
+			if until.After(now) {
+				st.Withdrawn = append(st.Withdrawn, p.String())
+			}
 		}
 		slices.Sort(st.Withdrawn)
 	}
