@@ -91,9 +91,11 @@ type effects interface {
 	// route alone proves the target is there (through a gateway, or on a link
 	// without neighbour discovery).
 	lookupRoute(target netip.Addr) (link int, direct bool, ok bool)
-	// verified is called when the set of answered targets changed; added is the
-	// target that became valid, if any, so that its route goes in at once.
-	verified(added *plan.Target)
+	// verified is called when a target became valid or moved to another
+	// link, so that it is answered from then on and its route goes in at
+	// once; withdrawn when a valid target stopped being answered for.
+	verified(added plan.Target)
+	withdrawn(target netip.Addr)
 	// announce tells the operator about a newly verified target, once it
 	// has been answered for: logging is slow next to an answer.
 	announce(target netip.Addr, link int, how Source)
@@ -239,11 +241,7 @@ func (c *core) handleTimers(now time.Time) time.Time {
 				c.sendProbes(t, now)
 				continue
 			}
-			wasValid := t.state == stateRefreshing
 			c.setAbsent(t, now)
-			if wasValid {
-				c.fx.verified(nil)
-			}
 		case stateValid:
 			// Re-verify before expiry instead of dropping: a live host keeps
 			// its route and group without a gap.
@@ -279,11 +277,7 @@ func (c *core) verify(t *target, now time.Time) {
 		case !ok || link == c.spec.Upstream.Index:
 			// No route, or one that points back where the question came
 			// from: answering would attract traffic we cannot deliver.
-			wasValid := t.state == stateRefreshing
 			c.setAbsent(t, now)
-			if wasValid {
-				c.fx.verified(nil)
-			}
 			return
 		case direct:
 			c.setValid(t, link, SourceRoute, now)
@@ -333,14 +327,14 @@ func (c *core) setValid(t *target, link int, how Source, now time.Time) {
 	changed := fresh || moved
 	routeFirst := changed && c.spec.Proxy.Route == config.RouteHost && c.routedTo(t.addr) != link
 	if routeFirst {
-		c.fx.verified(&plan.Target{Proxy: c.spec.Proxy.Name, Addr: t.addr, LinkIndex: link})
+		c.fx.verified(plan.Target{Proxy: c.spec.Proxy.Name, Addr: t.addr, LinkIndex: link})
 	}
 	for _, r := range t.pending {
 		c.answer(r, t.addr)
 	}
 	t.pending = nil
 	if changed && !routeFirst {
-		c.fx.verified(&plan.Target{Proxy: c.spec.Proxy.Name, Addr: t.addr, LinkIndex: link})
+		c.fx.verified(plan.Target{Proxy: c.spec.Proxy.Name, Addr: t.addr, LinkIndex: link})
 	}
 	if fresh {
 		c.fx.join(t.addr)
@@ -351,7 +345,8 @@ func (c *core) setValid(t *target, link int, how Source, now time.Time) {
 }
 
 func (c *core) setAbsent(t *target, now time.Time) {
-	if t.state == stateValid || t.state == stateRefreshing {
+	wasValid := t.state == stateValid || t.state == stateRefreshing
+	if wasValid {
 		c.fx.leave(t.addr)
 		c.stats.Expired++
 		c.nValid--
@@ -365,6 +360,9 @@ func (c *core) setAbsent(t *target, now time.Time) {
 	}
 	t.state, t.pending, t.since = stateAbsent, nil, now
 	c.schedule(t, now.Add(c.spec.Proxy.InvalidTTL))
+	if wasValid {
+		c.fx.withdrawn(t.addr)
+	}
 }
 
 // roomForNew makes room for one more unverified target if it can, evicting

@@ -26,13 +26,8 @@ func (r *recorder) sendNA(q requester, t netip.Addr) { r.add("na %s to %s", t, q
 func (r *recorder) sendProbe(t netip.Addr, link int) { r.add("probe %s on %d", t, link) }
 func (r *recorder) join(t netip.Addr)                { r.add("join %s", t) }
 func (r *recorder) leave(t netip.Addr)               { r.add("leave %s", t) }
-func (r *recorder) verified(t *plan.Target) {
-	if t != nil {
-		r.add("verified %s on %d", t.Addr, t.LinkIndex)
-	} else {
-		r.add("changed")
-	}
-}
+func (r *recorder) verified(t plan.Target)           { r.add("verified %s on %d", t.Addr, t.LinkIndex) }
+func (r *recorder) withdrawn(t netip.Addr)           { r.add("withdrawn %s", t) }
 func (r *recorder) announce(netip.Addr, int, Source) {}
 func (r *recorder) lookupRoute(t netip.Addr) (int, bool, bool) {
 	v, ok := r.routes[t]
@@ -124,7 +119,7 @@ func TestCoreSwitchedOffHostIsDropped(t *testing.T) {
 		want(t, r, "retry", "probe 2001:db8:abc:123:41::1 on 3")
 	}
 	now = c.handleTimers(now)
-	want(t, r, "after the retries the host is gone", "leave 2001:db8:abc:123:41::1", "changed")
+	want(t, r, "after the retries the host is gone", "leave 2001:db8:abc:123:41::1", "withdrawn 2001:db8:abc:123:41::1")
 	if len(c.valid()) != 0 {
 		t.Fatalf("still valid: %+v", c.valid())
 	}
@@ -307,17 +302,41 @@ func TestCoreNegativeCacheEvictsOldest(t *testing.T) {
 	}
 }
 
+// TestTargetSet checks the readers' set of verified targets: what the core
+// adds is answered, what it removes is not, while readers look on.
+func TestTargetSet(t *testing.T) {
+	var s targetSet
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			s.has(pi41)
+		}
+	}()
+	s.add(pi41)
+	s.add(ghost)
+	s.remove(ghost)
+	<-done
+	for _, tt := range []struct {
+		target netip.Addr
+		want   bool
+	}{{pi41, true}, {ghost, false}, {outside, false}} {
+		if got := s.has(tt.target); got != tt.want {
+			t.Errorf("has(%s) = %v, want %v", tt.target, got, tt.want)
+		}
+	}
+}
+
 func TestAnswerSet(t *testing.T) {
 	local := netip.MustParseAddr("2001:db8:abc:123:40::1")
 	prefixes := []netip.Prefix{netip.MustParsePrefix("2001:db8:abc:123:40::/76")}
-	verified := &answerSet{targets: map[netip.Addr]bool{pi41: true}, prefixes: prefixes, local: map[netip.Addr]bool{local: true}}
+	verified := &answerSet{prefixes: prefixes, local: map[netip.Addr]bool{local: true}}
 	static := &answerSet{static: true, prefixes: prefixes, local: map[netip.Addr]bool{local: true}}
 	for _, tt := range []struct {
 		set    *answerSet
 		target netip.Addr
 		want   bool
 	}{
-		{verified, pi41, true},
 		{verified, ghost, false}, // in the prefix, not verified: the run loop decides
 		{static, ghost, true},
 		{static, local, false}, // the kernel answers for the host's own

@@ -32,9 +32,12 @@ type Engine struct {
 	// na holds what every advertisement of this engine carries; it is part
 	// of the engine's Identity, so it never changes.
 	na advert
-	// answers is what the reader answers for at once, without a trip
-	// through the run loop: verified targets, or a static section's
-	// prefixes. The run loop publishes a new set whenever that changes.
+	// valid and answers are what the reader answers for at once, without
+	// a trip through the run loop or the lock: the verified targets, and
+	// what the spec alone decides (a static section's prefixes, the owned
+	// targets). valid changes one target at a time as the core verifies
+	// and drops them; answers is replaced whenever the spec changes.
+	valid   targetSet
 	answers atomic.Pointer[answerSet]
 	// fastReceived and fastAnswered count what the reader answered itself.
 	fastReceived, fastAnswered atomic.Uint64
@@ -50,10 +53,6 @@ type Engine struct {
 	core *core
 	// groups counts targets per solicited-node group joined on the upstream.
 	groups map[netip.Addr]int
-	// stale says the answer set lags behind a newly verified target: it is
-	// published when the lock is released, after the target's askers have
-	// their answer (see verified).
-	stale bool
 	// armed is when the run loop's timer fires, zero when it is not armed.
 	armed time.Time
 	// ownedJoined are the owned targets whose groups are joined (owned.go).
@@ -77,9 +76,11 @@ func Identity(e plan.Engine) string {
 
 // Start opens the engine's sockets. onChange is called, from one of the
 // engine's goroutines with the engine's lock held (it must not call back into
-// the engine), whenever the set of verified targets changes; added is the
-// newly verified target, if any, so that its route can be installed before
-// the asker's first packet for it arrives.
+// the engine), whenever the set of verified targets changes: added is a
+// newly verified target (or one found on another link), so that its route
+// can be installed before the asker's first packet for it arrives; nil says
+// a target was dropped. It sits on the path of a first answer: it must be
+// quick.
 func Start(spec plan.Engine, log *slog.Logger, onChange func(added *plan.Target)) (*Engine, error) {
 	pc, err := listenPacket(spec.Upstream.Index)
 	if err != nil {
@@ -153,9 +154,22 @@ func routedPrefixes(spec plan.Engine) []routedPrefix {
 	return out
 }
 
-// answerSet is an immutable view of what to answer for.
+// targetSet is the set of verified targets the readers answer for. The
+// core adds and removes one target at a time, under the engine's lock; the
+// readers look targets up without it. A sync.Map fits that use (keys
+// written once, read many times, by several goroutines): a lookup takes no
+// lock and allocates nothing, and verifying a target costs one insertion,
+// where publishing a copied map cost time and garbage in proportion to all
+// the targets held, up to maxValid, for every target verified.
+type targetSet struct{ m sync.Map }
+
+func (s *targetSet) has(a netip.Addr) bool { _, ok := s.m.Load(a); return ok }
+func (s *targetSet) add(a netip.Addr)      { s.m.Store(a, struct{}{}) }
+func (s *targetSet) remove(a netip.Addr)   { s.m.Delete(a) }
+
+// answerSet is an immutable view of what to answer for that follows from the
+// spec alone, apart from the verified targets.
 type answerSet struct {
-	targets map[netip.Addr]bool
 	// static sections answer for everything inside prefixes but local.
 	static   bool
 	prefixes []netip.Prefix
@@ -164,7 +178,7 @@ type answerSet struct {
 }
 
 func (a *answerSet) answers(target netip.Addr) bool {
-	if a.targets[target] || (a.owned.has(target) && !a.local[target]) {
+	if a.owned.has(target) && !a.local[target] {
 		return true
 	}
 	if !a.static || a.local[target] {
@@ -178,20 +192,16 @@ func (a *answerSet) answers(target netip.Addr) bool {
 	return false
 }
 
-// publishLocked gives the reader the current answer set; e.mu is held.
+// publishLocked gives the readers the spec's part of what to answer for,
+// after a new spec; e.mu is held.
 func (e *Engine) publishLocked() {
 	c := e.core
-	a := &answerSet{
-		targets:  make(map[netip.Addr]bool, c.nValid),
+	e.answers.Store(&answerSet{
 		static:   c.spec.Proxy.Verify == config.VerifyStatic,
 		prefixes: c.spec.Prefixes,
 		local:    c.local,
 		owned:    e.ownedLocked(),
-	}
-	for _, t := range c.valid() {
-		a.targets[t.Addr] = true
-	}
-	e.answers.Store(a)
+	})
 }
 
 // Update hands the engine a newer spec of the same Identity.
@@ -241,7 +251,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.mu.Lock()
 		next := e.core.handleTimers(time.Now())
 		e.armed = next
-		e.unlock()
+		e.mu.Unlock()
 		if !next.IsZero() {
 			timer.Reset(time.Until(next))
 		}
@@ -284,7 +294,7 @@ func (e *Engine) readNS() {
 			e.countDrop(string(why))
 			continue
 		}
-		if e.answers.Load().answers(ns.Target) {
+		if e.valid.has(ns.Target) || e.answers.Load().answers(ns.Target) {
 			// The hot path: a known target is answered here, so that
 			// neither the run loop nor a flood queued before it delays
 			// the answer.
@@ -303,17 +313,7 @@ func (e *Engine) readNS() {
 	}
 }
 
-// unlock releases e.mu, publishing the answer set first if a target was
-// verified under it.
-func (e *Engine) unlock() {
-	if e.stale {
-		e.stale = false
-		e.publishLocked()
-	}
-	e.mu.Unlock()
-}
-
-// unlockWaking is unlock for the readers: it wakes the run loop only when
+// unlockWaking releases e.mu for the readers and wakes the run loop only when
 // the core now has a timer due before the one the loop waits for. A timer
 // that fires for a target that has moved on since (a probe answered) costs
 // one wakeup then; waking the loop for every new probe cost one at once, on
@@ -324,7 +324,7 @@ func (e *Engine) unlockWaking() {
 	if wake {
 		e.armed = next // the loop will arm it; no second kick meanwhile
 	}
-	e.unlock()
+	e.mu.Unlock()
 	if wake {
 		e.wake()
 	}
@@ -460,17 +460,19 @@ func (e *Engine) lookupRoute(target netip.Addr) (int, bool, bool) {
 	return r.LinkIndex, r.Gw != nil || e.core.spec.NoARP[r.LinkIndex], true
 }
 
-// verified hands a newly verified target to the owner at once, for its
-// route, and leaves the answer set to unlock: the core answers the target's
-// askers itself right after this, and copying the set first would only
-// delay them. A target that is no longer answered for leaves the set now.
-func (e *Engine) verified(added *plan.Target) {
-	if added != nil {
-		e.stale = true
-	} else {
-		e.publishLocked()
-	}
-	e.onChange(added)
+// verified puts a newly verified target into the readers' set and hands it
+// to the owner at once, for its route. Both are cheap: the core calls this
+// just before it answers the target's askers, or just after.
+func (e *Engine) verified(added plan.Target) {
+	e.valid.add(added.Addr)
+	e.onChange(&added)
+}
+
+// withdrawn takes a target that is no longer answered for out of the
+// readers' set; the owner withdraws its route.
+func (e *Engine) withdrawn(target netip.Addr) {
+	e.valid.remove(target)
+	e.onChange(nil)
 }
 
 func (e *Engine) announce(target netip.Addr, link int, how Source) {
