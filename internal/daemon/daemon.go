@@ -42,6 +42,9 @@ type Daemon struct {
 	sys    *kernel.Sysctls
 	routes *kernel.Routes
 	pokeCh chan struct{}
+	// routed says host routes went in without a reconcile (onTargetChange):
+	// their acknowledgements are to be read.
+	routed chan struct{}
 	// notify tells systemd about readiness, reloads and stopping; it does
 	// nothing outside systemd.
 	notify *sdnotify.Notifier
@@ -92,6 +95,7 @@ func New(path string, cfg *config.Config, log *slog.Logger, level *slog.LevelVar
 		level:   level,
 		sys:     kernel.NewSysctls(kernel.SysctlRoot, statePath(cfg.Global.Socket)),
 		pokeCh:  make(chan struct{}, 1),
+		routed:  make(chan struct{}, 1),
 		notify:  sdnotify.NotifierFromEnv(),
 		routes:  new(kernel.Routes),
 		engines: map[string]*running{},
@@ -147,6 +151,15 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		case <-hup:
 			if err := d.reloadNotifying(); err != nil {
 				d.log.Error("reload failed, keeping the running configuration", "err", err)
+			}
+		case <-d.routed:
+			// A refused route is missing from the kernel's table: the
+			// reconcile adds it again, with the acknowledged call.
+			if errs := d.routes.Failures(); len(errs) > 0 {
+				for _, err := range errs {
+					d.log.Warn("host route refused", "err", err)
+				}
+				d.poke()
 			}
 		case <-d.pokeCh:
 			if !armed {
@@ -332,19 +345,35 @@ func (d *Daemon) stopLocked(name string) {
 }
 
 // onTargetChange installs the host route of a newly verified target at once,
-// before the asker's first packet arrives, then lets the planner settle the
-// rest. The planner wants the same route, so the two never disagree. The
-// route is not waited for: the reconcile this pokes reads the kernel's
-// answer and adds a route it refused again.
+// before the asker's first packet arrives. That route is all a verification
+// changes outside the engine, so it starts no reconcile: a reconcile (a
+// snapshot of every link, address, route and neighbour, a plan, an update
+// of every engine) per new host would spend a millisecond of CPU on
+// nothing, 50 ms later, where the next host's first solicitation may be
+// waiting for the CPU. netmon ignores the route's own notification for the
+// same reason. The run loop reads the kernel's acknowledgement instead and
+// reconciles only if the route was refused; the planner wants the same
+// route, so the two never disagree. A target withdrawn takes its route with
+// it through the next reconcile.
 func (d *Daemon) onTargetChange(p config.Proxy) func(*plan.Target) {
 	return func(added *plan.Target) {
-		if added != nil && p.Route == config.RouteHost {
-			r := world.Route{Dst: netip.PrefixFrom(added.Addr, 128), LinkIndex: added.LinkIndex, Metric: p.RouteMetric}
-			if err := d.routes.AddNow(r); err != nil {
-				d.log.Warn("cannot add host route", "target", added.Addr, "err", err)
-			}
+		if added == nil {
+			d.poke()
+			return
 		}
-		d.poke()
+		if p.Route != config.RouteHost {
+			return
+		}
+		r := world.Route{Dst: netip.PrefixFrom(added.Addr, 128), LinkIndex: added.LinkIndex, Metric: p.RouteMetric}
+		if err := d.routes.AddNow(r); err != nil {
+			d.log.Warn("cannot add host route", "target", added.Addr, "err", err)
+			d.poke()
+			return
+		}
+		select {
+		case d.routed <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -107,6 +107,13 @@ func (m *Monitor) subscribe(ctx context.Context, poke func()) error {
 			if u.Family != netlink.FAMILY_V6 {
 				continue
 			}
+			// A route ndproxy added is what it wanted: the daemon reads
+			// the kernel's acknowledgement of it instead. Resyncing on
+			// it would cost a full snapshot per newly verified target.
+			// Its removal, by anyone, still resyncs.
+			if u.Type == unix.RTM_NEWROUTE && u.Protocol == kernel.RouteProtocol {
+				continue
+			}
 		case u, ok := <-neighs:
 			if !ok {
 				return fmt.Errorf("neighbour subscription closed")
