@@ -57,6 +57,9 @@ type Engine struct {
 	armed time.Time
 	// ownedJoined are the owned targets whose groups are joined (owned.go).
 	ownedJoined map[netip.Addr]bool
+	// probeFrom is the source address of probes per downstream link that
+	// the packet socket sends them on (sendProbe).
+	probeFrom map[int]netip.Addr
 }
 
 // Identity is what, when it changes, needs a new Engine rather than an update:
@@ -117,6 +120,7 @@ func Start(spec plan.Engine, log *slog.Logger, onChange func(added *plan.Target)
 			e.log.Warn("cannot read MLD reports downstream; new hosts get no priority during floods", "err", err)
 		}
 	}
+	e.probeFrom = probeSources(spec)
 	e.core = newCore(spec, e)
 	e.core.routed = routedPrefixes(spec)
 	e.publishLocked()
@@ -166,6 +170,22 @@ type targetSet struct{ m sync.Map }
 func (s *targetSet) has(a netip.Addr) bool { _, ok := s.m.Load(a); return ok }
 func (s *targetSet) add(a netip.Addr)      { s.m.Store(a, struct{}{}) }
 func (s *targetSet) remove(a netip.Addr)   { s.m.Delete(a) }
+
+// probeSources returns, per downstream link with link-layer addresses, the
+// address probes on it are sent from: the one the kernel itself would choose
+// (linkSource). A link without one is probed through the ICMPv6 socket.
+func probeSources(spec plan.Engine) map[int]netip.Addr {
+	out := map[int]netip.Addr{}
+	for _, d := range spec.Downstreams {
+		if len(d.HardwareAddr) == 0 {
+			continue
+		}
+		if src, err := linkSource(d.Index); err == nil {
+			out[d.Index] = src
+		}
+	}
+	return out
+}
 
 // answerSet is an immutable view of what to answer for that follows from the
 // spec alone, apart from the verified targets.
@@ -262,9 +282,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		case spec := <-e.updates:
 			// Any route change pokes the daemon, which updates every
 			// engine: the place to ask the kernel again, off the lock.
-			routed := routedPrefixes(spec)
+			routed, from := routedPrefixes(spec), probeSources(spec)
 			e.mu.Lock()
-			e.core.routed = routed
+			e.core.routed, e.probeFrom = routed, from
 			e.core.update(spec, time.Now())
 			e.publishLocked() // local addresses may have changed
 			e.mu.Unlock()
@@ -407,6 +427,14 @@ func (e *Engine) sendNA(r requester, target netip.Addr) {
 	e.log.Debug("answered", "target", target, "to", a.Dst)
 }
 
+// sendProbe solicits target on a downstream link. Where the link has
+// link-layer addresses it builds the whole packet and sends it through the
+// packet socket, as it does its answers: a raw ICMPv6 socket's packet takes
+// the kernel's IPv6 output path (route lookup, netfilter, neighbour output),
+// which on the bench's machine, for a proxy woken from idle by a first
+// solicitation, made the probe reach the island 40 µs later at the median
+// (51 µs against 11). The source is the one the kernel would choose, so the
+// target's answer comes back as it did.
 func (e *Engine) sendProbe(target netip.Addr, link int) {
 	var mac net.HardwareAddr
 	for _, d := range e.core.spec.Downstreams {
@@ -414,7 +442,16 @@ func (e *Engine) sendProbe(target netip.Addr, link int) {
 			mac = d.HardwareAddr
 		}
 	}
-	if err := e.icmp.sendNS(target, link, mac); err != nil {
+	var err error
+	if src, ok := e.probeFrom[link]; ok {
+		var pkt []byte
+		if pkt, err = buildNS(src, target, mac); err == nil {
+			err = e.packet.writeOn(link, pkt, multicastMAC(solicitedNode(target)))
+		}
+	} else {
+		err = e.icmp.sendNS(target, link, mac)
+	}
+	if err != nil {
 		e.log.Warn("send probe failed", "target", target, "link", link, "err", err)
 		return
 	}

@@ -189,6 +189,25 @@ func buildNA(a advert) ([]byte, error) {
 	return append(b, icmp...), nil
 }
 
+// buildNS returns a complete IPv6 packet soliciting target from src, to
+// target's solicited-node group, with hop limit 255, a correct checksum and,
+// if slla is not empty, a source link-layer address option (RFC 4861
+// section 4.3: it must be there on a multicast solicitation where the link
+// has addresses; the target answers to it without resolving us first).
+func buildNS(src, target netip.Addr, slla net.HardwareAddr) ([]byte, error) {
+	ns := &ndp.NeighborSolicitation{TargetAddress: target}
+	if len(slla) > 0 {
+		ns.Options = []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: slla}}
+	}
+	dst := solicitedNode(target)
+	icmp, err := ndp.MarshalMessageChecksum(ns, src, dst)
+	if err != nil {
+		return nil, err
+	}
+	b := appendIPv6Header(make([]byte, 0, ipv6HeaderLen+len(icmp)), src, dst, len(icmp))
+	return append(b, icmp...), nil
+}
+
 func appendIPv6Header(b []byte, src, dst netip.Addr, plen int) []byte {
 	b = append(b, 0x60, 0, 0, 0)
 	b = binary.BigEndian.AppendUint16(b, uint16(plen))

@@ -129,6 +129,31 @@ func TestBuildNA(t *testing.T) {
 	}
 }
 
+// TestBuildNS checks a probe against the NS parser, which holds it to
+// RFC 4861 section 7.1.1 as a host's kernel would.
+func TestBuildNS(t *testing.T) {
+	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x31}
+	pkt, err := buildNS(routerLL, pi41, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, why := parseNS(pkt)
+	if why != dropNone {
+		t.Fatalf("parseNS(buildNS(...)) dropped it: %q", why)
+	}
+	if want := (solicitation{Src: routerLL, Dst: solicitedNode(pi41), Target: pi41}); ns != want {
+		t.Fatalf("parseNS(buildNS(...)) = %+v, want %+v", ns, want)
+	}
+	m, err := ndp.ParseMessage(pkt[40:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := m.(*ndp.NeighborSolicitation).Options
+	if len(opts) != 1 || opts[0].(*ndp.LinkLayerAddress).Direction != ndp.Source || !bytes.Equal(opts[0].(*ndp.LinkLayerAddress).Addr, mac) {
+		t.Fatalf("options = %+v, want SLLA %s", opts, mac)
+	}
+}
+
 func TestSolicitedNode(t *testing.T) {
 	got := solicitedNode(netip.MustParseAddr("2001:db8::abcd:1234:5678"))
 	if want := netip.MustParseAddr("ff02::1:ff34:5678"); got != want {

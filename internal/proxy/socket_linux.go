@@ -41,9 +41,10 @@ func mustAssemble(insns []bpf.Instruction) []unix.SockFilter {
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // packetConn receives Neighbor Solicitations on one link and sends Neighbor
-// Advertisements on it. It is an AF_PACKET socket because a raw ICMPv6 socket
-// sees only groups the host joined, while NS for a proxied target go to that
-// target's solicited-node group, or are unicast to its address.
+// Advertisements on it, and probes on the downstream links. It is an
+// AF_PACKET socket because a raw ICMPv6 socket sees only groups the host
+// joined, while NS for a proxied target go to that target's solicited-node
+// group, or are unicast to its address.
 type packetConn struct {
 	f       *os.File
 	rc      syscall.RawConn
@@ -128,9 +129,15 @@ func (c *packetConn) recv(buf []byte) (int, *unix.SockaddrLinklayer, error) {
 }
 
 // write sends an IPv6 packet to the link-layer address mac (none on links
-// without link-layer addresses).
+// without link-layer addresses) on the socket's link.
 func (c *packetConn) write(pkt []byte, mac net.HardwareAddr) error {
-	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: c.ifindex, Halen: uint8(len(mac))}
+	return c.writeOn(c.ifindex, pkt, mac)
+}
+
+// writeOn is write on any link: a packet socket sends where the address
+// says, whatever link it is bound to for receiving.
+func (c *packetConn) writeOn(ifindex int, pkt []byte, mac net.HardwareAddr) error {
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifindex, Halen: uint8(len(mac))}
 	copy(sa.Addr[:], mac)
 	var werr error
 	err := c.rc.Write(func(fd uintptr) bool {
@@ -144,6 +151,30 @@ func (c *packetConn) write(pkt []byte, mac net.HardwareAddr) error {
 }
 
 func (c *packetConn) close() error { return c.f.Close() }
+
+// linkSource returns the address the kernel would send link-scope
+// multicast from on link ifindex (its link-local address, RFC 6724 rule 2),
+// by connecting a UDP socket and reading what it chose. Tentative addresses
+// are not chosen: the kernel's own source selection skips them.
+func linkSource(ifindex int) (netip.Addr, error) {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("udp socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrInet6{Port: 9, Addr: allNodes.As16(), ZoneId: uint32(ifindex)}); err != nil {
+		return netip.Addr{}, fmt.Errorf("no source address on ifindex %d: %w", ifindex, err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	in6, ok := sa.(*unix.SockaddrInet6)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("no IPv6 source address on ifindex %d", ifindex)
+	}
+	return netip.AddrFrom16(in6.Addr), nil
+}
 
 // icmpConn sends probes downstream, receives the Neighbor Advertisements that
 // answer them, and holds the solicited-node group memberships of verified
@@ -198,6 +229,8 @@ func (c *icmpConn) readNA(buf []byte) (netip.Addr, int, error) {
 
 // sendNS solicits target on link, from the link's own address with a source
 // link-layer option so the target can answer without resolving us first.
+// The engine sends probes through its packet socket where it can
+// (Engine.sendProbe); this is for links without link-layer addresses.
 func (c *icmpConn) sendNS(target netip.Addr, link int, mac net.HardwareAddr) error {
 	b := make([]byte, nsFixedLen, nsFixedLen+8)
 	b[0] = icmpTypeNS
