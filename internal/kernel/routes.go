@@ -149,8 +149,8 @@ type quickRoutes struct {
 }
 
 // maxUnacked bounds the requests sent before their acknowledgements are
-// read; past it failures runs first. A reconcile reads them every 50 ms, a
-// burst of new hosts may send more.
+// read; past it failures runs first. The daemon reads them right after
+// each route; a burst of new hosts may send more before it gets to it.
 const maxUnacked = 256
 
 func (q *quickRoutes) openLocked() error {

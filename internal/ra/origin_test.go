@@ -132,7 +132,6 @@ func TestOriginateRenumbering(t *testing.T) {
 		t.Error("the old prefix is still sent after its valid lifetime ran out")
 	}
 
-
 	// Back again (the upstream gave the old prefix back): advertised in
 	// full, no longer withdrawn.
 	r.Originate(Advert{DefaultRouter: true, Prefixes: []AdvPrefix{{Prefix: renumbered}, {Prefix: old}}}, late.Add(2*time.Second))
