@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
 
 	"github.com/ndproxy/ndproxy/test/netns"
 )
@@ -224,7 +222,7 @@ func newAsker(t *testing.T, h *netns.Host, dev string) *asker {
 	t.Helper()
 	a := &asker{t: t, answers: make(chan netip.Addr, 64), asks: make(chan netip.Addr)}
 	var c net.PacketConn
-	err := inNamespace(h.NS, func() error {
+	err := netns.InNamespace(h.NS, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err
@@ -369,46 +367,4 @@ func (a *asker) flood(within netip.Prefix, rate float64) (stop func() int) {
 		wg.Wait()
 		return sent
 	}
-}
-
-// inNamespace runs f on a thread moved into the network namespace ns, then
-// moves the thread back. The thread must survive: the daemons a test starts
-// die with the thread that started them (netns.Proc sets Pdeathsig), and Go
-// ends a locked thread whose goroutine returns. Only a thread that cannot go
-// back stays locked and ends, so the namespace cannot leak to the rest of
-// the test. The main thread is never used: the kernel shows its namespace
-// as the process's.
-func inNamespace(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			defer runtime.UnlockOSThread()
-			errc <- inNamespace(ns, f)
-			return
-		}
-		back, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(back)
-		fd, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		err = f()
-		if unix.Setns(back, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
 }

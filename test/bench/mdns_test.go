@@ -133,7 +133,7 @@ type mdnsStep struct {
 func listenMDNS(ns, dev string, port int) (*ipv6.PacketConn, *net.Interface, error) {
 	var pc net.PacketConn
 	var ifi *net.Interface
-	err := inNetns(ns, func() error {
+	err := netns.InNamespace(ns, func() error {
 		var err error
 		if ifi, err = net.InterfaceByName(dev); err != nil {
 			return err

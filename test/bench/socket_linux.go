@@ -6,12 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 	"unsafe"
 
+	"github.com/ndproxy/ndproxy/test/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -21,48 +20,6 @@ import (
 // in, so one process can send on the asker's link and count on the island's
 // without helper processes whose own scheduling would blur the numbers.
 
-// inNetns runs f on a thread that has entered the named namespace (made by
-// ip netns, so /run/netns/<ns>), then returns the thread to the namespace it
-// came from. Two things keep the namespace from leaking to the rest of the
-// process: a thread that cannot return is never unlocked, so Go ends it with
-// the goroutine; and the main thread is never used, because the kernel shows
-// its namespace as the process's (ip netns pids would list, and the lab's
-// cleanup kill, this very process) and Go never ends it.
-func inNetns(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			// Hold the main thread until another one has done the work.
-			defer runtime.UnlockOSThread()
-			errc <- inNetns(ns, f)
-			return
-		}
-		back, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(back)
-		target, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		err = f()
-		if unix.Setns(back, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // packetSocket opens an AF_PACKET SOCK_DGRAM socket on dev in ns. With
@@ -70,7 +27,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // IPv6 packets arriving on dev, never the ones leaving it, that filter
 // accepts (SOCK_DGRAM: the filter sees the packet from the IPv6 header on).
 func packetSocket(ns, dev string, proto uint16, filter []bpf.Instruction) (fd int, link *net.Interface, err error) {
-	err = inNetns(ns, func() error {
+	err = netns.InNamespace(ns, func() error {
 		if link, err = net.InterfaceByName(dev); err != nil {
 			return err
 		}
