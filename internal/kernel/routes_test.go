@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -17,41 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inNetns runs f on a thread moved into the namespace ns. The thread is
-// never moved back: it ends with its goroutine, so no other goroutine ever
-// runs in the lab's namespace by accident. Sockets f opens stay in ns.
+// inNetns runs f in the namespace ns; sockets f opens stay there.
 func inNetns(t *testing.T, ns string, f func()) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() { errc <- runInNetns(ns, f) }()
-	if err := <-errc; err != nil {
+	if err := netns.InNamespace(ns, func() error { f(); return nil }); err != nil {
 		t.Fatalf("setns %s: %v", ns, err)
 	}
-}
-
-func runInNetns(ns string, f func()) error {
-	runtime.LockOSThread()
-	if unix.Gettid() == unix.Getpid() {
-		// Never the main thread: it names the process in /proc, and the
-		// lab's cleanup kills what it finds in the namespace. Hold it
-		// until another thread has run f.
-		defer runtime.UnlockOSThread()
-		errc := make(chan error, 1)
-		go func() { errc <- runInNetns(ns, f) }()
-		return <-errc
-	}
-	// Not unlocked: the thread ends with this goroutine.
-	fd, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	err = unix.Setns(fd, unix.CLONE_NEWNET)
-	unix.Close(fd)
-	if err != nil {
-		return err
-	}
-	f()
-	return nil
 }
 
 // TestAddNowRoutesBeforeReturning checks what the answer path relies on: the

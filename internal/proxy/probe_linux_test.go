@@ -43,23 +43,19 @@ func TestProbeSources(t *testing.T) {
 	}
 
 	var got, want map[int]netip.Addr
-	var lookup error
-	errc := make(chan error, 1)
-	go func() {
-		errc <- runInNetns(gw.NS, func() {
-			eth0, err0 := net.InterfaceByName("eth0")
-			eth1, err1 := net.InterfaceByName("eth1")
-			if lookup = errors.Join(err0, err1); lookup != nil {
-				return
-			}
-			got = probeSources(plan.Engine{Downstreams: []world.Link{
-				{Index: eth0.Index, Name: "eth0", HardwareAddr: eth0.HardwareAddr},
-				{Index: eth1.Index, Name: "eth1", HardwareAddr: eth1.HardwareAddr},
-			}})
-			want = map[int]netip.Addr{eth0.Index: ll}
-		})
-	}()
-	if err := errors.Join(<-errc, lookup); err != nil {
+	if err := netns.InNamespace(gw.NS, func() error {
+		eth0, err0 := net.InterfaceByName("eth0")
+		eth1, err1 := net.InterfaceByName("eth1")
+		if err := errors.Join(err0, err1); err != nil {
+			return err
+		}
+		got = probeSources(plan.Engine{Downstreams: []world.Link{
+			{Index: eth0.Index, Name: "eth0", HardwareAddr: eth0.HardwareAddr},
+			{Index: eth1.Index, Name: "eth1", HardwareAddr: eth1.HardwareAddr},
+		}})
+		want = map[int]netip.Addr{eth0.Index: ll}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if !maps.Equal(got, want) {

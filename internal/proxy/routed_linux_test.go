@@ -3,40 +3,13 @@ package proxy
 import (
 	"net"
 	"net/netip"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 
 	"github.com/ndproxy/ndproxy/internal/plan"
 	"github.com/ndproxy/ndproxy/internal/world"
 	"github.com/ndproxy/ndproxy/test/netns"
-	"golang.org/x/sys/unix"
 )
-
-// runInNetns runs f on a thread moved into the namespace ns, never the main
-// thread (it names the process, and the lab's cleanup kills what it finds
-// in a namespace). The thread is not moved back: it ends with f.
-func runInNetns(ns string, f func()) error {
-	runtime.LockOSThread()
-	if unix.Gettid() == unix.Getpid() {
-		defer runtime.UnlockOSThread()
-		errc := make(chan error, 1)
-		go func() { errc <- runInNetns(ns, f) }()
-		return <-errc
-	}
-	fd, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	err = unix.Setns(fd, unix.CLONE_NEWNET)
-	unix.Close(fd)
-	if err != nil {
-		return err
-	}
-	f()
-	return nil
-}
 
 // TestRoutedPrefixes asks a real kernel which prefixes are routed, as a
 // whole, to a downstream link: only those may be answered for before the
@@ -57,24 +30,21 @@ func TestRoutedPrefixes(t *testing.T) {
 			gw.MustIP(ipArgs...)
 		}
 		steps = append(steps, name)
-		errc := make(chan error, 1)
-		go func() {
-			errc <- runInNetns(gw.NS, func() {
-				wlan, err1 := net.InterfaceByName("wlan0")
-				eth, err2 := net.InterfaceByName("eth0")
-				if err1 != nil || err2 != nil {
-					got = append(got, nil)
-					return
-				}
-				spec := plan.Engine{
-					Prefixes:    []netip.Prefix{island},
-					Upstream:    world.Link{Index: wlan.Index, Name: "wlan0"},
-					Downstreams: []world.Link{{Index: eth.Index, Name: "eth0"}},
-				}
-				got = append(got, routedPrefixes(spec))
-			})
-		}()
-		if err := <-errc; err != nil {
+		if err := netns.InNamespace(gw.NS, func() error {
+			wlan, err1 := net.InterfaceByName("wlan0")
+			eth, err2 := net.InterfaceByName("eth0")
+			if err1 != nil || err2 != nil {
+				got = append(got, nil)
+				return nil
+			}
+			spec := plan.Engine{
+				Prefixes:    []netip.Prefix{island},
+				Upstream:    world.Link{Index: wlan.Index, Name: "wlan0"},
+				Downstreams: []world.Link{{Index: eth.Index, Name: "eth0"}},
+			}
+			got = append(got, routedPrefixes(spec))
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,15 +58,15 @@ func TestRoutedPrefixes(t *testing.T) {
 
 	eth := func() int {
 		var idx int
-		errc := make(chan error, 1)
-		go func() {
-			errc <- runInNetns(gw.NS, func() {
-				if l, err := net.InterfaceByName("eth0"); err == nil {
-					idx = l.Index
-				}
-			})
-		}()
-		<-errc
+		if err := netns.InNamespace(gw.NS, func() error {
+			l, err := net.InterfaceByName("eth0")
+			if err == nil {
+				idx = l.Index
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
 		return idx
 	}()
 	want := [][]routedPrefix{
