@@ -2,15 +2,12 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/ndproxy/ndproxy/internal/config"
 	"github.com/ndproxy/ndproxy/internal/ra"
 	"github.com/ndproxy/ndproxy/internal/world"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // advertInterval is the longest time between the unsolicited RAs of an
@@ -22,19 +19,10 @@ const advertInterval = 3 * time.Minute
 // wireguard sections with ra_advertise to match cfg and w.
 func (d *Daemon) applyAdvertisers(ctx context.Context, cfg *config.Config, w *world.World) {
 	want := map[string]ra.Config{}
-	var defaults []int
 	for _, s := range cfg.WireGuard {
-		if !s.RAAdvertise {
-			continue
+		if s.RAAdvertise {
+			want[s.Name] = advertConfig(s, w, time.Now())
 		}
-		if defaults == nil {
-			var err error
-			if defaults, err = defaultRouteLinks(); err != nil {
-				d.log.Warn("cannot read the default routes; advertising no default router", "err", err)
-				defaults = []int{}
-			}
-		}
-		want[s.Name] = advertConfig(s, w, defaults, time.Now())
 	}
 	d.adv.apply(ctx, want, d.log, nil)
 }
@@ -43,8 +31,8 @@ func (d *Daemon) applyAdvertisers(ctx context.Context, cfg *config.Config, w *wo
 // the prefixes of the device's addresses, each with the lifetimes its
 // address has left as of now (netifd gives an ip6assign address the
 // delegated prefix's), and ndproxy as the default router while this host
-// has a default route through another link (defaults lists their indexes).
-func advertConfig(s config.WireGuard, w *world.World, defaults []int, now time.Time) ra.Config {
+// has a default route through another link.
+func advertConfig(s config.WireGuard, w *world.World, now time.Time) ra.Config {
 	rc := ra.Config{Settings: ra.Settings{DNS: s.RADNS, Interval: advertInterval}}
 	l, ok := raLink(w, s.Device)
 	if !ok {
@@ -71,32 +59,10 @@ func advertConfig(s config.WireGuard, w *world.World, defaults []int, now time.T
 		seen[p] = true
 		rc.Advert.Prefixes = append(rc.Advert.Prefixes, ra.AdvPrefix{Prefix: p, ValidUntil: until(a.Valid), PreferredUntil: until(a.Preferred)})
 	}
-	for _, i := range defaults {
+	for _, i := range w.DefaultLinks {
 		if i != l.Index {
 			rc.Advert.DefaultRouter = true
 		}
 	}
 	return rc
-}
-
-// defaultRouteLinks lists the links of the host's IPv6 default routes in the
-// main table (0 for a multipath route).
-func defaultRouteLinks() ([]int, error) {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return nil, fmt.Errorf("list routes: %w", err)
-	}
-	out := []int{}
-	for _, r := range routes {
-		if r.Type != unix.RTN_UNICAST {
-			continue
-		}
-		if r.Dst != nil {
-			if ones, _ := r.Dst.Mask.Size(); ones != 0 {
-				continue
-			}
-		}
-		out = append(out, r.LinkIndex)
-	}
-	return out, nil
 }

@@ -37,7 +37,8 @@ func TestAdvertConfig(t *testing.T) {
 	}
 	s := config.WireGuard{Name: "site", Device: "vpn6", RAAdvertise: true, RADNS: []netip.Addr{netip.MustParseAddr("2001:db8:7::53")}}
 
-	got := advertConfig(s, w, []int{911}, now)
+	w.DefaultLinks = []int{911}
+	got := advertConfig(s, w, now)
 	want := ra.Config{
 		Links:    []ra.Link{{Index: 912, Name: "wg0", Source: netip.MustParseAddr("fe80::1"), Unicast: []netip.Addr{peerLL}}},
 		Settings: ra.Settings{DNS: s.RADNS, Interval: advertInterval},
@@ -54,16 +55,19 @@ func TestAdvertConfig(t *testing.T) {
 
 	// The only default route goes into the tunnel itself: hosts behind it
 	// must not route everything back to us.
-	if got := advertConfig(s, w, []int{912}, now); got.Advert.DefaultRouter {
+	w.DefaultLinks = []int{912}
+	if got := advertConfig(s, w, now); got.Advert.DefaultRouter {
 		t.Error("default router while the only default route is into the device")
 	}
-	if got := advertConfig(s, w, []int{}, now); got.Advert.DefaultRouter {
+	w.DefaultLinks = nil
+	if got := advertConfig(s, w, now); got.Advert.DefaultRouter {
 		t.Error("default router without a default route")
 	}
 
 	// The logical interface is down: no link, nothing announced.
 	w.Logical[0].Up = false
-	if got := advertConfig(s, w, []int{911}, now); len(got.Links) != 0 || got.Advert != nil {
+	w.DefaultLinks = []int{911}
+	if got := advertConfig(s, w, now); len(got.Links) != 0 || got.Advert != nil {
 		t.Errorf("interface down: %+v", got)
 	}
 }

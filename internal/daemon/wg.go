@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -53,7 +54,8 @@ func (d *Daemon) startWireGuard(ctx context.Context) <-chan struct{} {
 }
 
 // snapshot tells the watcher which links to watch, and adds what it knows
-// about them to w, with the routes into them that someone else made.
+// about them to w, with the routes into them that someone else made and the
+// default routes (for ra_advertise).
 func (x *wireguard) snapshot(cfg *config.Config, w *world.World) error {
 	var wants []wg.Want
 	for _, c := range plan.WireGuardWants(cfg, w) {
@@ -67,6 +69,12 @@ func (x *wireguard) snapshot(cfg *config.Config, w *world.World) error {
 	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
+	}
+	w.DefaultLinks = []int{}
+	for _, r := range routes {
+		if r.Type == unix.RTN_UNICAST && (r.Dst == nil || r.Dst.IP.IsUnspecified() && prefixLen(r.Dst) == 0) {
+			w.DefaultLinks = append(w.DefaultLinks, r.LinkIndex)
+		}
 	}
 	for i := range w.WireGuard {
 		dev := &w.WireGuard[i]
@@ -131,4 +139,9 @@ func (x *wireguard) targetStatus(name string, ifname func(int) string) []control
 		out = append(out, control.TargetStatus{Address: addr, State: "owned", Interface: ifname(o.LinkIndex), Learned: "wireguard"})
 	}
 	return out
+}
+
+func prefixLen(n *net.IPNet) int {
+	ones, _ := n.Mask.Size()
+	return ones
 }

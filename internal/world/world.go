@@ -25,6 +25,10 @@ type World struct {
 	Sysctls map[string]string
 	// WireGuard are the WireGuard devices ndproxy watches (see wireguard.go).
 	WireGuard []WireGuard
+	// DefaultLinks are the links of the main table's IPv6 default routes
+	// (0 for a multipath one), read with the routes into WireGuard devices:
+	// nil while none is watched.
+	DefaultLinks []int
 }
 
 // Link is a network interface.
