@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/mdlayher/ndp"
-
 	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
@@ -20,6 +18,7 @@ const (
 	icmpTypeNA  = 136
 	nsFixedLen  = 24 // type, code, checksum, reserved, target
 	optSLLA     = 1
+	optTLLA     = 2
 )
 
 // dropReason names why a received packet was not acted on; it keys counters.
@@ -83,12 +82,7 @@ func parseNS(b []byte) (solicitation, dropReason) {
 	if !ok {
 		return solicitation{}, dropOption
 	}
-	m, err := ndp.ParseMessage(icmp)
-	if err != nil {
-		return solicitation{}, dropOption
-	}
-	ns := m.(*ndp.NeighborSolicitation)
-	target := ns.TargetAddress
+	target := netip.AddrFrom16([16]byte(icmp[8:24]))
 	if target.IsMulticast() || target.IsUnspecified() || target.IsLoopback() {
 		return solicitation{}, dropTarget
 	}
@@ -131,14 +125,24 @@ func parseNA(b []byte) (netip.Addr, bool) {
 
 // walkOptions checks that options tile the buffer with non-zero lengths (RFC
 // 4861 section 4.6: a zero length must be discarded, and would loop a naive
-// parser forever) and reports whether a source link-layer address is present.
+// parser forever), that a link-layer address option has the one length an
+// Ethernet address gives it (the kernel drops a solicitation whose option
+// does not fit the link), and reports whether a source link-layer address
+// is present. Other options are not looked into: a receiver ignores what it
+// does not use.
 func walkOptions(b []byte) (slla, ok bool) {
 	for len(b) > 0 {
 		if len(b) < 2 || b[1] == 0 || int(b[1])*8 > len(b) {
 			return false, false
 		}
-		if b[0] == optSLLA {
+		switch b[0] {
+		case optSLLA:
 			slla = true
+			fallthrough
+		case optTLLA:
+			if b[1] != 1 {
+				return false, false
+			}
 		}
 		b = b[int(b[1])*8:]
 	}
@@ -169,49 +173,64 @@ type advert struct {
 	TLLA net.HardwareAddr
 }
 
-// buildNA returns a complete IPv6 packet carrying the advertisement, with hop
-// limit 255 and a correct checksum.
-func buildNA(a advert) ([]byte, error) {
-	na := &ndp.NeighborAdvertisement{
-		Router:        a.Router,
-		Solicited:     a.Solicited,
-		Override:      a.Override,
-		TargetAddress: a.Target,
+// appendNA appends a complete IPv6 packet carrying the advertisement, with
+// hop limit 255 and a correct checksum.
+func appendNA(b []byte, a advert) []byte {
+	var flags byte
+	if a.Router {
+		flags |= 0x80
 	}
-	if len(a.TLLA) > 0 {
-		na.Options = []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: a.TLLA}}
+	if a.Solicited {
+		flags |= 0x40
 	}
-	icmp, err := ndp.MarshalMessageChecksum(na, a.Src, a.Dst)
-	if err != nil {
-		return nil, err
+	if a.Override {
+		flags |= 0x20
 	}
-	b := appendIPv6Header(make([]byte, 0, ipv6HeaderLen+len(icmp)), a.Src, a.Dst, len(icmp))
-	return append(b, icmp...), nil
+	return appendNDP(b, a.Src, a.Dst, icmpTypeNA, flags, a.Target, optTLLA, a.TLLA)
 }
 
-// buildNS returns a complete IPv6 packet soliciting target from src, to
+// appendNS appends a complete IPv6 packet soliciting target from src, to
 // target's solicited-node group, with hop limit 255, a correct checksum and,
 // if slla is not empty, a source link-layer address option (RFC 4861
 // section 4.3: it must be there on a multicast solicitation where the link
 // has addresses; the target answers to it without resolving us first).
-func buildNS(src, target netip.Addr, slla net.HardwareAddr) ([]byte, error) {
-	ns := &ndp.NeighborSolicitation{TargetAddress: target}
-	if len(slla) > 0 {
-		ns.Options = []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: slla}}
+func appendNS(b []byte, src, target netip.Addr, slla net.HardwareAddr) []byte {
+	return appendNDP(b, src, solicitedNode(target), icmpTypeNS, 0, target, optSLLA, slla)
+}
+
+// appendNDP writes a solicitation or an advertisement (RFC 4861 sections 4.3
+// and 4.4: the same layout, flags in the first reserved byte) behind an
+// IPv6 header, with a link-layer address option if lla is not empty. They
+// are built here rather than through a general NDP library because they are
+// on the path of every answer: this costs one checksum pass and no
+// allocation beyond b's growth.
+func appendNDP(b []byte, src, dst netip.Addr, typ, flags byte, target netip.Addr, opt byte, lla net.HardwareAddr) []byte {
+	n := nsFixedLen
+	units := (2 + len(lla) + 7) / 8
+	if len(lla) > 0 {
+		n += units * 8
 	}
-	dst := solicitedNode(target)
-	icmp, err := ndp.MarshalMessageChecksum(ns, src, dst)
-	if err != nil {
-		return nil, err
+	b = appendIPv6Header(b, src, dst, n)
+	m := len(b)
+	t := target.As16()
+	b = append(b, typ, 0, 0, 0, flags, 0, 0, 0)
+	b = append(b, t[:]...)
+	if len(lla) > 0 {
+		b = append(b, opt, byte(units))
+		b = append(b, lla...)
+		for len(b) < m+n {
+			b = append(b, 0)
+		}
 	}
-	b := appendIPv6Header(make([]byte, 0, ipv6HeaderLen+len(icmp)), src, dst, len(icmp))
-	return append(b, icmp...), nil
+	binary.BigEndian.PutUint16(b[m+2:], icmp6.Checksum(src, dst, b[m:]))
+	return b
 }
 
 func appendIPv6Header(b []byte, src, dst netip.Addr, plen int) []byte {
+	s, d := src.As16(), dst.As16()
 	b = append(b, 0x60, 0, 0, 0)
 	b = binary.BigEndian.AppendUint16(b, uint16(plen))
 	b = append(b, protoICMPv6, ndpHopLimit)
-	b = append(b, src.AsSlice()...)
-	return append(b, dst.AsSlice()...)
+	b = append(b, s[:]...)
+	return append(b, d[:]...)
 }

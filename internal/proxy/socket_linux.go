@@ -184,6 +184,10 @@ func linkSource(ifindex int) (netip.Addr, error) {
 type icmpConn struct {
 	c  net.PacketConn
 	pc *ipv6.PacketConn
+	rc syscall.RawConn
+	// fd is the socket's descriptor, read without the runtime's poller by
+	// pollNA, which the engine serialises with close.
+	fd int
 }
 
 func listenICMP() (*icmpConn, error) {
@@ -207,24 +211,79 @@ func listenICMP() (*icmpConn, error) {
 			return nil, fmt.Errorf("icmpv6 socket options: %w", err)
 		}
 	}
-	return &icmpConn{c: c, pc: pc}, nil
-}
-
-// readNA returns the next valid Neighbor Advertisement's target and the link it
-// came in on.
-func (c *icmpConn) readNA(buf []byte) (netip.Addr, int, error) {
-	for {
-		n, cm, _, err := c.pc.ReadFrom(buf)
-		if err != nil {
-			return netip.Addr{}, 0, err
-		}
-		if cm == nil || cm.HopLimit != ndpHopLimit {
-			continue
-		}
-		if target, ok := parseNA(buf[:n]); ok {
-			return target, cm.IfIndex, nil
+	rc, err := c.(*net.IPConn).SyscallConn()
+	if err == nil {
+		var fd int
+		err = rc.Control(func(s uintptr) { fd = int(s) })
+		if err == nil {
+			return &icmpConn{c: c, pc: pc, rc: rc, fd: fd}, nil
 		}
 	}
+	c.Close()
+	return nil, fmt.Errorf("icmpv6 socket: %w", err)
+}
+
+// naBuffers are one reader's buffers for advertisements: the packet and
+// its ancillary data (the hop limit and the incoming link).
+type naBuffers struct {
+	pkt [1500]byte
+	oob [128]byte
+	cm  ipv6.ControlMessage
+}
+
+// readNA waits for the next valid Neighbor Advertisement and returns its
+// target and the link it came in on.
+func (c *icmpConn) readNA(b *naBuffers) (netip.Addr, int, error) {
+	for {
+		var n, oobn int
+		var err error
+		rerr := c.rc.Read(func(fd uintptr) bool {
+			n, oobn, _, _, err = unix.Recvmsg(int(fd), b.pkt[:], b.oob[:], unix.MSG_DONTWAIT)
+			return err != unix.EAGAIN
+		})
+		if rerr != nil {
+			return netip.Addr{}, 0, rerr
+		}
+		if err != nil {
+			return netip.Addr{}, 0, os.NewSyscallError("recvmsg", err)
+		}
+		if target, link, ok := b.advert(n, oobn); ok {
+			return target, link, nil
+		}
+	}
+}
+
+// pollNA returns the next valid Neighbor Advertisement already queued on
+// the socket, without waiting: errNoAdvert when there is none. It reads
+// the descriptor directly, beside readNA, which holds the runtime's read
+// lock while it waits; the caller makes sure the socket is not closed
+// meanwhile.
+func (c *icmpConn) pollNA(b *naBuffers) (netip.Addr, int, error) {
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(c.fd, b.pkt[:], b.oob[:], unix.MSG_DONTWAIT)
+		switch {
+		case err == unix.EAGAIN:
+			return netip.Addr{}, 0, errNoAdvert
+		case err != nil:
+			return netip.Addr{}, 0, os.NewSyscallError("recvmsg", err)
+		}
+		if target, link, ok := b.advert(n, oobn); ok {
+			return target, link, nil
+		}
+	}
+}
+
+var errNoAdvert = errors.New("no advertisement queued")
+
+// advert checks a received datagram: hop limit 255 (RFC 4861 section 7.1.2)
+// and a valid advertisement.
+func (b *naBuffers) advert(n, oobn int) (netip.Addr, int, bool) {
+	b.cm.HopLimit, b.cm.IfIndex = 0, 0
+	if err := b.cm.Parse(b.oob[:oobn]); err != nil || b.cm.HopLimit != ndpHopLimit {
+		return netip.Addr{}, 0, false
+	}
+	target, ok := parseNA(b.pkt[:n])
+	return target, b.cm.IfIndex, ok
 }
 
 // sendNS solicits target on link, from the link's own address with a source
