@@ -6,6 +6,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 // A Ruleset is one tool's view of the packet filter: nftables (`nft -j list
@@ -98,13 +100,7 @@ type Packet struct {
 }
 
 const (
-	protoTCP    = 6
-	protoICMPv6 = 58
-
-	icmpRS = 133
-	icmpRA = 134
-	icmpNS = 135
-	icmpNA = 136
+	protoTCP = 6
 )
 
 // tri is a three-valued truth: a rule this package cannot read may match.
@@ -175,7 +171,7 @@ func (c Cond) matchPositive(p Packet) tri {
 	case FieldProto:
 		return num(p.Proto)
 	case FieldICMPType:
-		if p.Proto != protoICMPv6 {
+		if p.Proto != icmp6.Proto {
 			return no
 		}
 		return num(p.ICMPType)

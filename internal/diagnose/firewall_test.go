@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 // ns and na are Neighbor Discovery packets as the firewall checks make them.
@@ -25,17 +27,17 @@ func TestDroppedNft(t *testing.T) {
 		where   string
 		by      string
 	}{
-		{"NA on eth0: a set of ND types with hop limit 255", nd("input", icmpNA, "eth0"), false, "", ""},
-		{"NS on br-lan: a wildcard name", nd("input", icmpNS, "br-lan"), false, "", ""},
-		{"NS on wlan0: a limit, then a verdict map", nd("input", icmpNS, "wlan0"), false, "", ""},
+		{"NA on eth0: a set of ND types with hop limit 255", nd("input", icmp6.TypeNA, "eth0"), false, "", ""},
+		{"NS on br-lan: a wildcard name", nd("input", icmp6.TypeNS, "br-lan"), false, "", ""},
+		{"NS on wlan0: a limit, then a verdict map", nd("input", icmp6.TypeNS, "wlan0"), false, "", ""},
 		{"NS with hop limit 64 on eth9: the limit may let it in", func() Packet {
-			p := nd("input", icmpNS, "eth9")
+			p := nd("input", icmp6.TypeNS, "eth9")
 			p.HopLimit = 64
 			return p
 		}(), false, "", ""},
 		{"TCP to 2001:db8::1 from a global address: the vmap may accept it",
 			Packet{Hook: "input", Iif: "eth0", Src: outside, Dst: ip("2001:db8::1"), Proto: protoTCP, HopLimit: 64, CtState: "new"}, false, "", ""},
-		{"output: no rules, policy accept", nd("output", icmpNS, "eth0"), false, "", ""},
+		{"output: no rules, policy accept", nd("output", icmp6.TypeNS, "eth0"), false, "", ""},
 		{"forwarded reply to the /76", fwd("wlan0", "eth0", "2001:db8:abc:123:41::1", "established"), false, "", ""},
 		{"forwarded reply outside the /76", fwd("wlan0", "eth0", "2001:db8:abc:123::1", "established"), true, "nft inet filter forward", "policy drop"},
 		{"new connection to the /76", fwd("wlan0", "eth0", "2001:db8:abc:123:41::1", "new"), true, "nft inet filter forward", "policy drop"},
@@ -58,14 +60,14 @@ func TestDroppedIP6tables(t *testing.T) {
 		dropped bool
 		by      string
 	}{
-		{"ICMPv6 in: accepted before the final drop", nd("input", icmpNS, "eth0"), false, ""},
+		{"ICMPv6 in: accepted before the final drop", nd("input", icmp6.TypeNS, "eth0"), false, ""},
 		{"TCP in, new, port unknown: may be ssh", Packet{Hook: "input", Iif: "eth0", Src: outside, Dst: ip("2001:db8::1"), Proto: protoTCP, CtState: "new"}, false, ""},
 		{"UDP in, new", Packet{Hook: "input", Iif: "eth0", Src: outside, Dst: ip("2001:db8::1"), Proto: 17, CtState: "new"}, true, "rule -A INPUT -j DROP"},
 		{"forward: back from DOCKER-USER, then the policy", fwd("wlan0", "eth1", "2001:db8::1", "established"), true, "policy drop"},
 		{"forward: replies to docker0", fwd("wlan0", "docker0", "2001:db8::1", "established"), false, ""},
 		{"forward: docker0 out", fwd("docker0", "wlan0", "2000::1", "new"), false, ""},
-		{"NS out eth1: rejected", nd("output", icmpNS, "eth1"), true, `rule -A OUTPUT -o eth1 -p ipv6-icmp -m icmp6 --icmpv6-type 135 -m comment --comment "no \"probes\" here" -j REJECT --reject-with icmp6-adm-prohibited`},
-		{"NA out eth1", nd("output", icmpNA, "eth1"), false, ""},
+		{"NS out eth1: rejected", nd("output", icmp6.TypeNS, "eth1"), true, `rule -A OUTPUT -o eth1 -p ipv6-icmp -m icmp6 --icmpv6-type 135 -m comment --comment "no \"probes\" here" -j REJECT --reject-with icmp6-adm-prohibited`},
+		{"NA out eth1", nd("output", icmp6.TypeNA, "eth1"), false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, by, dropped := rs.Dropped(tc.p)
@@ -95,11 +97,11 @@ func TestRulesetEdges(t *testing.T) {
 		{Family: "ip", Table: "v4", Name: "in", Hook: "input", Drop: true},
 		{Family: "bridge", Table: "b", Name: "in", Hook: "input", Drop: true},
 	}}
-	if _, _, dropped := loop.Dropped(nd("input", icmpNS, "eth0")); dropped {
+	if _, _, dropped := loop.Dropped(nd("input", icmp6.TypeNS, "eth0")); dropped {
 		t.Error("a jump loop was judged; it must stay undecided")
 	}
 	loop.Chains = loop.Chains[2:]
-	if _, _, dropped := loop.Dropped(nd("input", icmpNS, "eth0")); dropped {
+	if _, _, dropped := loop.Dropped(nd("input", icmp6.TypeNS, "eth0")); dropped {
 		t.Error("ip and bridge tables do not see IPv6 packets in the input hook")
 	}
 
@@ -111,7 +113,7 @@ func TestRulesetEdges(t *testing.T) {
 		c.Rules = append(c.Rules, Rule{Conds: []Cond{{Field: FieldOpaque}}, Verdict: Jump, Target: "r"})
 	}
 	many.Chains = []*Chain{c, {Family: "inet", Table: "t", Name: "r", Rules: []Rule{{Verdict: Return}}}}
-	if _, _, dropped := many.Dropped(nd("input", icmpNS, "eth0")); !dropped {
+	if _, _, dropped := many.Dropped(nd("input", icmp6.TypeNS, "eth0")); !dropped {
 		t.Error("every path ends at the drop policy")
 	}
 }
@@ -144,7 +146,7 @@ func FuzzParseNft(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs, err := ParseNft(data)
 		if err == nil {
-			rs.Dropped(nd("input", icmpNS, "eth0"))
+			rs.Dropped(nd("input", icmp6.TypeNS, "eth0"))
 			rs.Dropped(fwd("wlan0", "eth0", "2001:db8::1", "new"))
 		}
 	})
@@ -160,7 +162,7 @@ func FuzzParseIP6tablesSave(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs, err := ParseIP6tablesSave(data)
 		if err == nil {
-			rs.Dropped(nd("output", icmpNS, "eth1"))
+			rs.Dropped(nd("output", icmp6.TypeNS, "eth1"))
 			rs.Dropped(fwd("wlan0", "eth1", "2001:db8::1", "established"))
 		}
 	})

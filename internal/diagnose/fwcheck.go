@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 // Addresses of the packets the firewall checks imagine.
@@ -29,35 +31,35 @@ type ndKind struct {
 }
 
 var ndKinds = []ndKind{
-	{hook: "input", icmp: icmpNA, name: "incoming Neighbor Advertisements", onlyD: true,
+	{hook: "input", icmp: icmp6.TypeNA, name: "incoming Neighbor Advertisements", onlyD: true,
 		lost: "ndproxy never hears the answers to its probes, and this host cannot resolve the hosts behind it"},
-	{hook: "output", icmp: icmpNS, name: "outgoing Neighbor Solicitations", onlyD: true,
+	{hook: "output", icmp: icmp6.TypeNS, name: "outgoing Neighbor Solicitations", onlyD: true,
 		lost: "ndproxy's probes and the kernel's own solicitations never leave"},
-	{hook: "input", icmp: icmpNS, name: "incoming Neighbor Solicitations", onlyD: true,
+	{hook: "input", icmp: icmp6.TypeNS, name: "incoming Neighbor Solicitations", onlyD: true,
 		lost: "the hosts cannot resolve this router, their gateway"},
-	{hook: "output", icmp: icmpNA, name: "outgoing Neighbor Advertisements", onlyD: true,
+	{hook: "output", icmp: icmp6.TypeNA, name: "outgoing Neighbor Advertisements", onlyD: true,
 		lost: "the hosts cannot resolve this router, their gateway"},
-	{hook: "input", icmp: icmpNS, name: "incoming Neighbor Solicitations", onlyU: true,
+	{hook: "input", icmp: icmp6.TypeNS, name: "incoming Neighbor Solicitations", onlyU: true,
 		lost: "the upstream router cannot resolve this host's own addresses (ndproxy reads solicitations for the proxied hosts before the firewall, but kernel proxy entries answer only through it)"},
-	{hook: "input", icmp: icmpNA, name: "incoming Neighbor Advertisements", onlyU: true,
+	{hook: "input", icmp: icmp6.TypeNA, name: "incoming Neighbor Advertisements", onlyU: true,
 		lost: "this host cannot resolve its router"},
-	{hook: "output", icmp: icmpNS, name: "outgoing Neighbor Solicitations", onlyU: true,
+	{hook: "output", icmp: icmp6.TypeNS, name: "outgoing Neighbor Solicitations", onlyU: true,
 		lost: "this host cannot resolve its router"},
-	{hook: "input", icmp: icmpRA, name: "incoming Router Advertisements", onlyU: true,
+	{hook: "input", icmp: icmp6.TypeRA, name: "incoming Router Advertisements", onlyU: true,
 		lost: "this host does not learn its default route and prefix from them"},
 }
 
 func (k ndKind) packet(dev string) Packet {
-	p := Packet{Hook: k.hook, Proto: protoICMPv6, ICMPType: k.icmp, HopLimit: 255, CtState: "untracked"}
+	p := Packet{Hook: k.hook, Proto: icmp6.Proto, ICMPType: k.icmp, HopLimit: 255, CtState: "untracked"}
 	if k.hook == "input" {
 		p.Iif, p.Src, p.Dst = dev, llRouter, llHost
 	} else {
 		p.Oif, p.Src, p.Dst = dev, llHost, llRouter
 	}
 	switch k.icmp {
-	case icmpNS:
+	case icmp6.TypeNS:
 		p.Dst = solicited
-	case icmpRA:
+	case icmp6.TypeRA:
 		p.Dst = allNodes
 	}
 	return p
@@ -90,7 +92,7 @@ func iptablesMatch(nft string) string {
 	return r.Replace(nft)
 }
 
-var icmpNftName = map[int]string{icmpNS: "nd-neighbor-solicit", icmpNA: "nd-neighbor-advert", icmpRA: "nd-router-advert"}
+var icmpNftName = map[int]string{icmp6.TypeNS: "nd-neighbor-solicit", icmp6.TypeNA: "nd-neighbor-advert", icmp6.TypeRA: "nd-router-advert"}
 
 // firewall: a filter that drops Neighbor Discovery breaks probing and the
 // hosts' own resolution; one that drops what is forwarded to and from the

@@ -1,11 +1,25 @@
 // Package icmp6 holds what every reader and writer of raw ICMPv6 in ndproxy
-// needs alike: the checksum.
+// needs alike: the numbers of Neighbor Discovery and the checksum.
 package icmp6
 
 import "net/netip"
 
-// Proto is ICMPv6's IPv6 next-header value.
-const Proto = 58
+const (
+	// Proto is ICMPv6's IPv6 next-header value.
+	Proto = 58
+	// IPv6HeaderLen is the length of the fixed IPv6 header.
+	IPv6HeaderLen = 40
+	// HopLimit is the only hop limit a node accepts on Neighbor Discovery
+	// messages (RFC 4861 sections 6.1 and 7.1): it proves the sender is
+	// on-link.
+	HopLimit = 255
+
+	// Neighbor Discovery message types (RFC 4861 section 4).
+	TypeRS = 133
+	TypeRA = 134
+	TypeNS = 135
+	TypeNA = 136
+)
 
 // Checksum returns the ICMPv6 checksum of msg sent from src to dst (RFC 4443
 // section 2.3, over the pseudo-header of RFC 8200 section 8.1). Over a

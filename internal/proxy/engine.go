@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ndproxy/ndproxy/internal/config"
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 	"github.com/ndproxy/ndproxy/internal/plan"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -464,7 +465,7 @@ func (e *Engine) sendNA(r requester, target netip.Addr) {
 }
 
 // naMaxLen is the length of an advertisement with an Ethernet address.
-const naMaxLen = ipv6HeaderLen + nsFixedLen + 8
+const naMaxLen = icmp6.IPv6HeaderLen + nsFixedLen + 8
 
 // debugging says whether debug messages are logged: the answer path checks
 // before it builds one, which would cost allocations on every answer.

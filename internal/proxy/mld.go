@@ -56,17 +56,17 @@ type groupChange struct {
 // the Router Alert option, a link-local (or, before the host has one, the
 // unspecified) source, a correct checksum.
 func parseMLD(b []byte) ([]groupChange, dropReason) {
-	if len(b) < ipv6HeaderLen+8 {
+	if len(b) < icmp6.IPv6HeaderLen+8 {
 		return nil, dropShort
 	}
 	if b[0]>>4 != 6 {
 		return nil, dropVersion
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
-	if ipv6HeaderLen+plen > len(b) {
+	if icmp6.IPv6HeaderLen+plen > len(b) {
 		return nil, dropShort
 	}
-	b = b[:ipv6HeaderLen+plen]
+	b = b[:icmp6.IPv6HeaderLen+plen]
 	if b[7] != 1 {
 		return nil, dropHopLimit
 	}
@@ -83,7 +83,7 @@ func parseMLD(b []byte) ([]groupChange, dropReason) {
 	if b[6] != 0 {
 		return nil, dropNextHeader
 	}
-	hbh := b[ipv6HeaderLen:]
+	hbh := b[icmp6.IPv6HeaderLen:]
 	if len(hbh) < 8 {
 		return nil, dropShort
 	}
@@ -91,7 +91,7 @@ func parseMLD(b []byte) ([]groupChange, dropReason) {
 	if len(hbh) < hlen {
 		return nil, dropShort
 	}
-	if hbh[0] != protoICMPv6 {
+	if hbh[0] != icmp6.Proto {
 		return nil, dropNextHeader
 	}
 	if !hasRouterAlert(hbh[2:hlen]) {

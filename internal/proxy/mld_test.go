@@ -23,7 +23,7 @@ func mldPacket(src, dst netip.Addr, hopLimit byte, icmp []byte) []byte {
 	b = append(b, 0, hopLimit)
 	b = append(b, src.AsSlice()...)
 	b = append(b, dst.AsSlice()...)
-	b = append(b, protoICMPv6, 0, hbhRouterAlert, 2, 0, 0, 1, 0)
+	b = append(b, icmp6.Proto, 0, hbhRouterAlert, 2, 0, 0, 1, 0)
 	return append(b, icmp...)
 }
 
@@ -93,7 +93,7 @@ func TestParseMLD(t *testing.T) {
 		t.Errorf("corrupted report: %q, want %q", why, dropChecksum)
 	}
 	noRA := mldPacket(hostLL, mldv2Routers, 1, v2Report(record{recToExclude, sn41, 0}))
-	noRA[ipv6HeaderLen+2] = 1 // PadN instead of Router Alert
+	noRA[icmp6.IPv6HeaderLen+2] = 1 // PadN instead of Router Alert
 	if _, why := parseMLD(noRA); why != dropOption {
 		t.Errorf("report without Router Alert: %q, want %q", why, dropOption)
 	}

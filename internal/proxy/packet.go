@@ -9,16 +9,9 @@ import (
 )
 
 const (
-	ipv6HeaderLen = 40
-	protoICMPv6   = 58
-	// ndpHopLimit is the only hop limit a node accepts on Neighbor Discovery
-	// messages (RFC 4861 section 7.1.1): it proves the sender is on-link.
-	ndpHopLimit = 255
-	icmpTypeNS  = 135
-	icmpTypeNA  = 136
-	nsFixedLen  = 24 // type, code, checksum, reserved, target
-	optSLLA     = 1
-	optTLLA     = 2
+	nsFixedLen = 24 // type, code, checksum, reserved, target
+	optSLLA    = 1
+	optTLLA    = 2
 )
 
 // dropReason names why a received packet was not acted on; it keys counters.
@@ -49,27 +42,27 @@ type solicitation struct {
 // Extension headers are refused outright: NDP must not be fragmented (RFC 6980)
 // and no legitimate NS carries any other extension header.
 func parseNS(b []byte) (solicitation, dropReason) {
-	if len(b) < ipv6HeaderLen+nsFixedLen {
+	if len(b) < icmp6.IPv6HeaderLen+nsFixedLen {
 		return solicitation{}, dropShort
 	}
 	if b[0]>>4 != 6 {
 		return solicitation{}, dropVersion
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
-	if plen < nsFixedLen || ipv6HeaderLen+plen > len(b) {
+	if plen < nsFixedLen || icmp6.IPv6HeaderLen+plen > len(b) {
 		return solicitation{}, dropShort
 	}
-	b = b[:ipv6HeaderLen+plen] // Ethernet may pad short frames.
-	if b[6] != protoICMPv6 {
+	b = b[:icmp6.IPv6HeaderLen+plen] // Ethernet may pad short frames.
+	if b[6] != icmp6.Proto {
 		return solicitation{}, dropNextHeader
 	}
-	if b[7] != ndpHopLimit {
+	if b[7] != icmp6.HopLimit {
 		return solicitation{}, dropHopLimit
 	}
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
-	icmp := b[ipv6HeaderLen:]
-	if icmp[0] != icmpTypeNS {
+	icmp := b[icmp6.IPv6HeaderLen:]
+	if icmp[0] != icmp6.TypeNS {
 		return solicitation{}, dropShort
 	}
 	if icmp[1] != 0 {
@@ -110,7 +103,7 @@ func parseNS(b []byte) (solicitation, dropReason) {
 // socket delivers it (no IPv6 header; the kernel checked the checksum, the
 // caller the hop limit), if it is valid (RFC 4861 section 7.1.2).
 func parseNA(b []byte) (netip.Addr, bool) {
-	if len(b) < nsFixedLen || b[0] != icmpTypeNA || b[1] != 0 {
+	if len(b) < nsFixedLen || b[0] != icmp6.TypeNA || b[1] != 0 {
 		return netip.Addr{}, false
 	}
 	if _, ok := walkOptions(b[nsFixedLen:]); !ok {
@@ -186,7 +179,7 @@ func appendNA(b []byte, a advert) []byte {
 	if a.Override {
 		flags |= 0x20
 	}
-	return appendNDP(b, a.Src, a.Dst, icmpTypeNA, flags, a.Target, optTLLA, a.TLLA)
+	return appendNDP(b, a.Src, a.Dst, icmp6.TypeNA, flags, a.Target, optTLLA, a.TLLA)
 }
 
 // appendNS appends a complete IPv6 packet soliciting target from src, to
@@ -195,7 +188,7 @@ func appendNA(b []byte, a advert) []byte {
 // section 4.3: it must be there on a multicast solicitation where the link
 // has addresses; the target answers to it without resolving us first).
 func appendNS(b []byte, src, target netip.Addr, slla net.HardwareAddr) []byte {
-	return appendNDP(b, src, solicitedNode(target), icmpTypeNS, 0, target, optSLLA, slla)
+	return appendNDP(b, src, solicitedNode(target), icmp6.TypeNS, 0, target, optSLLA, slla)
 }
 
 // appendNDP writes a solicitation or an advertisement (RFC 4861 sections 4.3
@@ -230,7 +223,7 @@ func appendIPv6Header(b []byte, src, dst netip.Addr, plen int) []byte {
 	s, d := src.As16(), dst.As16()
 	b = append(b, 0x60, 0, 0, 0)
 	b = binary.BigEndian.AppendUint16(b, uint16(plen))
-	b = append(b, protoICMPv6, ndpHopLimit)
+	b = append(b, icmp6.Proto, icmp6.HopLimit)
 	b = append(b, s[:]...)
 	return append(b, d[:]...)
 }

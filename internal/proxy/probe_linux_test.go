@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 	"github.com/ndproxy/ndproxy/internal/plan"
 	"github.com/ndproxy/ndproxy/internal/world"
 	"github.com/ndproxy/ndproxy/test/netns"
@@ -92,7 +93,7 @@ func TestPollNA(t *testing.T) {
 			return err
 		}
 		pkt := appendNA(nil, advert{Src: target, Dst: gwLL, Target: other, Solicited: true, TLLA: piMAC})
-		return unix.Sendto(fd, pkt[ipv6HeaderLen:], 0, &unix.SockaddrInet6{Addr: gwLL.As16(), ZoneId: uint32(eth0.Index)})
+		return unix.Sendto(fd, pkt[icmp6.IPv6HeaderLen:], 0, &unix.SockaddrInet6{Addr: gwLL.As16(), ZoneId: uint32(eth0.Index)})
 	}
 
 	err := netns.InNamespace(gw.NS, func() error {

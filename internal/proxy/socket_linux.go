@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -19,9 +20,9 @@ import (
 // IPv6 header on Ethernet and on L3 tunnels alike.
 var nsFilter = mustAssemble([]bpf.Instruction{
 	bpf.LoadAbsolute{Off: 6, Size: 1},
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: protoICMPv6, SkipTrue: 3},
-	bpf.LoadAbsolute{Off: ipv6HeaderLen, Size: 1},
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmpTypeNS, SkipTrue: 1},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmp6.Proto, SkipTrue: 3},
+	bpf.LoadAbsolute{Off: icmp6.IPv6HeaderLen, Size: 1},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmp6.TypeNS, SkipTrue: 1},
 	bpf.RetConstant{Val: 1 << 16},
 	bpf.RetConstant{Val: 0},
 })
@@ -202,8 +203,8 @@ func listenICMP() (*icmpConn, error) {
 	for _, set := range []func() error{
 		func() error { return pc.SetICMPFilter(&f) },
 		func() error { return pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagHopLimit, true) },
-		func() error { return pc.SetMulticastHopLimit(ndpHopLimit) },
-		func() error { return pc.SetHopLimit(ndpHopLimit) },
+		func() error { return pc.SetMulticastHopLimit(icmp6.HopLimit) },
+		func() error { return pc.SetHopLimit(icmp6.HopLimit) },
 		func() error { return pc.SetMulticastLoopback(false) },
 	} {
 		if err := set(); err != nil {
@@ -279,7 +280,7 @@ var errNoAdvert = errors.New("no advertisement queued")
 // and a valid advertisement.
 func (b *naBuffers) advert(n, oobn int) (netip.Addr, int, bool) {
 	b.cm.HopLimit, b.cm.IfIndex = 0, 0
-	if err := b.cm.Parse(b.oob[:oobn]); err != nil || b.cm.HopLimit != ndpHopLimit {
+	if err := b.cm.Parse(b.oob[:oobn]); err != nil || b.cm.HopLimit != icmp6.HopLimit {
 		return netip.Addr{}, 0, false
 	}
 	target, ok := parseNA(b.pkt[:n])
@@ -292,7 +293,7 @@ func (b *naBuffers) advert(n, oobn int) (netip.Addr, int, bool) {
 // (Engine.sendProbe); this is for links without link-layer addresses.
 func (c *icmpConn) sendNS(target netip.Addr, link int, mac net.HardwareAddr) error {
 	b := make([]byte, nsFixedLen, nsFixedLen+8)
-	b[0] = icmpTypeNS
+	b[0] = icmp6.TypeNS
 	copy(b[8:], target.AsSlice())
 	if len(mac) == 6 {
 		b = append(b, optSLLA, 1)
@@ -300,7 +301,7 @@ func (c *icmpConn) sendNS(target netip.Addr, link int, mac net.HardwareAddr) err
 	}
 	group := solicitedNode(target)
 	// The kernel fills in the checksum of raw ICMPv6 sockets.
-	_, err := c.pc.WriteTo(b, &ipv6.ControlMessage{IfIndex: link, HopLimit: ndpHopLimit},
+	_, err := c.pc.WriteTo(b, &ipv6.ControlMessage{IfIndex: link, HopLimit: icmp6.HopLimit},
 		&net.IPAddr{IP: group.AsSlice()})
 	return err
 }
@@ -321,9 +322,9 @@ func (c *icmpConn) close() error { return c.c.Close() }
 var mldFilter = mustAssemble([]bpf.Instruction{
 	bpf.LoadAbsolute{Off: 6, Size: 1},
 	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 9},
-	bpf.LoadAbsolute{Off: ipv6HeaderLen, Size: 2},
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: protoICMPv6 << 8, SkipTrue: 7},
-	bpf.LoadAbsolute{Off: ipv6HeaderLen + 8, Size: 1},
+	bpf.LoadAbsolute{Off: icmp6.IPv6HeaderLen, Size: 2},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmp6.Proto << 8, SkipTrue: 7},
+	bpf.LoadAbsolute{Off: icmp6.IPv6HeaderLen + 8, Size: 1},
 	bpf.JumpIf{Cond: bpf.JumpEqual, Val: mldV1Report, SkipTrue: 3},
 	bpf.JumpIf{Cond: bpf.JumpEqual, Val: mldV1Done, SkipTrue: 2},
 	bpf.JumpIf{Cond: bpf.JumpEqual, Val: mldV2Report, SkipTrue: 1},

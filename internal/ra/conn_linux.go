@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 	"golang.org/x/net/ipv6"
 )
 
@@ -34,8 +35,8 @@ func listen() (*conn, error) {
 	for _, set := range []func() error{
 		func() error { return pc.SetICMPFilter(&f) },
 		func() error { return pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagHopLimit, true) },
-		func() error { return pc.SetMulticastHopLimit(hopLimit) },
-		func() error { return pc.SetHopLimit(hopLimit) },
+		func() error { return pc.SetMulticastHopLimit(icmp6.HopLimit) },
+		func() error { return pc.SetHopLimit(icmp6.HopLimit) },
 		// Our own RAs must not come back to us as "an RA on a downstream
 		// link": that is the loop guard's signal.
 		func() error { return pc.SetMulticastLoopback(false) },
@@ -89,7 +90,7 @@ func (c *conn) read(buf []byte) (int, netip.Addr, int, int, error) {
 
 // send transmits b from src on link ifindex to dst, hop limit 255.
 func (c *conn) send(b []byte, ifindex int, src, dst netip.Addr) error {
-	cm := &ipv6.ControlMessage{IfIndex: ifindex, HopLimit: hopLimit}
+	cm := &ipv6.ControlMessage{IfIndex: ifindex, HopLimit: icmp6.HopLimit}
 	if src.IsValid() {
 		cm.Src = src.AsSlice()
 	}

@@ -9,8 +9,6 @@ import (
 )
 
 const (
-	ipv6HeaderLen = 40
-	protoICMPv6   = 58
 	// dadWait is how long after a host's DAD probe its address is worth
 	// verifying: RetransTimer (1 s) times DupAddrDetectTransmits (1) on
 	// Linux, with a margin. A probe earlier is ignored by the tentative
@@ -39,26 +37,26 @@ type sighting struct {
 // packet (RFC 4861 sections 6.1.1, 7.1.1, 7.1.2): hop limit 255, no
 // extension headers, code 0, a valid checksum.
 func parseSighting(b []byte) (sighting, bool) {
-	if len(b) < ipv6HeaderLen+rsFixedLen || b[0]>>4 != 6 || b[6] != protoICMPv6 || b[7] != hopLimit {
+	if len(b) < icmp6.IPv6HeaderLen+rsFixedLen || b[0]>>4 != 6 || b[6] != icmp6.Proto || b[7] != icmp6.HopLimit {
 		return sighting{}, false
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
-	if plen < rsFixedLen || ipv6HeaderLen+plen > len(b) {
+	if plen < rsFixedLen || icmp6.IPv6HeaderLen+plen > len(b) {
 		return sighting{}, false
 	}
-	b = b[:ipv6HeaderLen+plen] // Ethernet pads short frames
+	b = b[:icmp6.IPv6HeaderLen+plen] // Ethernet pads short frames
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
-	icmp := b[ipv6HeaderLen:]
+	icmp := b[icmp6.IPv6HeaderLen:]
 	if icmp[1] != 0 || icmp6.Checksum(src, dst, icmp) != 0 {
 		return sighting{}, false
 	}
 	var addr netip.Addr
 	dad := false
 	switch icmp[0] {
-	case typeRS:
+	case icmp6.TypeRS:
 		addr = src
-	case typeNS, typeNA:
+	case icmp6.TypeNS, icmp6.TypeNA:
 		if len(icmp) < nsFixedLen {
 			return sighting{}, false
 		}
@@ -67,7 +65,7 @@ func parseSighting(b []byte) (sighting, bool) {
 		}
 		target := netip.AddrFrom16([16]byte(icmp[8:24]))
 		switch {
-		case icmp[0] == typeNA:
+		case icmp[0] == icmp6.TypeNA:
 			addr = target
 		case src.IsUnspecified():
 			addr, dad = target, true

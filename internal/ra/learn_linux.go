@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -18,11 +19,11 @@ import (
 var ndFilter = func() []unix.SockFilter {
 	raw, err := bpf.Assemble([]bpf.Instruction{
 		bpf.LoadAbsolute{Off: 6, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: protoICMPv6, SkipTrue: 5},
-		bpf.LoadAbsolute{Off: ipv6HeaderLen, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: typeRS, SkipTrue: 2},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: typeNS, SkipTrue: 1},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: typeNA, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmp6.Proto, SkipTrue: 5},
+		bpf.LoadAbsolute{Off: icmp6.IPv6HeaderLen, Size: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: icmp6.TypeRS, SkipTrue: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: icmp6.TypeNS, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmp6.TypeNA, SkipTrue: 1},
 		bpf.RetConstant{Val: 1 << 16},
 		bpf.RetConstant{Val: 0},
 	})

@@ -7,16 +7,13 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
-// ICMPv6 types and the flags of the RA header (RFC 4861 section 4.2,
+// The flags of the RA header (RFC 4861 section 4.2,
 // RFC 4389 section 4 for P, RFC 4191 section 2.2 for the preference).
 const (
-	typeRS = 133
-	typeRA = 134
-	typeNS = 135
-	typeNA = 136
-
 	flagManaged = 0x80
 	flagOther   = 0x40
 	// FlagProxy is the RFC 4389 "P" flag: the RA was sent by an ND proxy.
@@ -25,10 +22,6 @@ const (
 	raFixedLen = 16 // type, code, checksum, hop limit, flags, lifetime, reachable, retrans
 	rsFixedLen = 8
 	nsFixedLen = 24
-
-	// hopLimit is the only hop limit a node accepts on ND messages (RFC
-	// 4861 section 6.1.2): it proves the sender is on-link.
-	hopLimit = 255
 )
 
 // Option types the relay looks into.
@@ -91,7 +84,7 @@ func ParseRA(b []byte) (Message, string) {
 	if len(b) < raFixedLen {
 		return Message{}, DropShort
 	}
-	if b[0] != typeRA {
+	if b[0] != icmp6.TypeRA {
 		return Message{}, DropType
 	}
 	if b[1] != 0 {
@@ -182,7 +175,7 @@ func (m Message) Marshal() []byte {
 		n += len(o.Data) + 2
 	}
 	b := make([]byte, raFixedLen, n)
-	b[0] = typeRA
+	b[0] = icmp6.TypeRA
 	b[4] = m.CurHopLimit
 	b[5] = m.Flags
 	binary.BigEndian.PutUint16(b[6:8], m.RouterLifetime)
@@ -199,13 +192,13 @@ func (m Message) Marshal() []byte {
 // (RFC 4861 sections 6.1.1 and 6.1.2): hop limit 255, and for an RA a
 // link-local source. An RS may come from the unspecified address.
 func CheckHeader(typ uint8, src netip.Addr, hops int) string {
-	if hops != hopLimit {
+	if hops != icmp6.HopLimit {
 		return DropHopLimit
 	}
 	switch {
-	case typ == typeRA && !src.IsLinkLocalUnicast():
+	case typ == icmp6.TypeRA && !src.IsLinkLocalUnicast():
 		return DropSource
-	case typ == typeRS && !src.IsLinkLocalUnicast() && !src.IsUnspecified() && !src.IsGlobalUnicast():
+	case typ == icmp6.TypeRS && !src.IsLinkLocalUnicast() && !src.IsUnspecified() && !src.IsGlobalUnicast():
 		return DropSource
 	}
 	return ""
@@ -216,7 +209,7 @@ func ParseRS(b []byte, src netip.Addr) string {
 	if len(b) < rsFixedLen {
 		return DropShort
 	}
-	if b[0] != typeRS {
+	if b[0] != icmp6.TypeRS {
 		return DropType
 	}
 	if b[1] != 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/ndp"
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 var (
@@ -74,7 +75,7 @@ func TestParseRARejects(t *testing.T) {
 		want string
 	}{
 		{"short", good[:10], DropShort},
-		{"not an RA", mut(func(b []byte) []byte { b[0] = typeRS; return b }), DropType},
+		{"not an RA", mut(func(b []byte) []byte { b[0] = icmp6.TypeRS; return b }), DropType},
 		{"code", mut(func(b []byte) []byte { b[1] = 1; return b }), DropCode},
 		{"zero-length option", mut(func(b []byte) []byte { b[17] = 0; return b }), DropOption},
 		{"option past the end", mut(func(b []byte) []byte { b[17] = 200; return b }), DropOption},
@@ -100,12 +101,12 @@ func TestCheckHeader(t *testing.T) {
 		hops int
 		want string
 	}{
-		{typeRA, ll, 255, ""},
-		{typeRA, ll, 254, DropHopLimit},
-		{typeRA, global, 255, DropSource},
-		{typeRS, netip.IPv6Unspecified(), 255, ""},
-		{typeRS, ll, 64, DropHopLimit},
-		{typeRS, netip.MustParseAddr("ff02::1"), 255, DropSource},
+		{icmp6.TypeRA, ll, 255, ""},
+		{icmp6.TypeRA, ll, 254, DropHopLimit},
+		{icmp6.TypeRA, global, 255, DropSource},
+		{icmp6.TypeRS, netip.IPv6Unspecified(), 255, ""},
+		{icmp6.TypeRS, ll, 64, DropHopLimit},
+		{icmp6.TypeRS, netip.MustParseAddr("ff02::1"), 255, DropSource},
 	} {
 		if got := CheckHeader(tc.typ, tc.src, tc.hops); got != tc.want {
 			t.Errorf("CheckHeader(%d, %s, %d) = %q, want %q", tc.typ, tc.src, tc.hops, got, tc.want)
@@ -278,8 +279,8 @@ func FuzzParseRA(f *testing.F) {
 	m, _ := ParseRA(upstreamRA(f))
 	m.Options = m.Options[:3]
 	f.Add(m.Marshal())
-	f.Add([]byte{typeRA, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
-	f.Add([]byte{typeRA, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0})
+	f.Add([]byte{icmp6.TypeRA, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{icmp6.TypeRA, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, why := ParseRA(b)
 		if why != "" {

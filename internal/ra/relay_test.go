@@ -219,10 +219,10 @@ func TestRelayLinksChange(t *testing.T) {
 
 func FuzzParseSighting(f *testing.F) {
 	// A DAD probe for 2001:db8::1 and an NS from it, as the kernel sends them.
-	dad := ndPacket(netip.IPv6Unspecified(), netip.MustParseAddr("ff02::1:ff00:1"), typeNS, netip.MustParseAddr("2001:db8::1"))
+	dad := ndPacket(netip.IPv6Unspecified(), netip.MustParseAddr("ff02::1:ff00:1"), icmp6.TypeNS, netip.MustParseAddr("2001:db8::1"))
 	f.Add(dad)
-	f.Add(ndPacket(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("ff02::1:ff00:2"), typeNS, netip.MustParseAddr("2001:db8::2")))
-	f.Add(ndPacket(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("ff02::2"), typeRS, netip.Addr{}))
+	f.Add(ndPacket(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("ff02::1:ff00:2"), icmp6.TypeNS, netip.MustParseAddr("2001:db8::2")))
+	f.Add(ndPacket(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("ff02::2"), icmp6.TypeRS, netip.Addr{}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, ok := parseSighting(b)
 		if !ok {
@@ -245,17 +245,17 @@ func TestParseSighting(t *testing.T) {
 		want sighting
 		ok   bool
 	}{
-		{"DAD", ndPacket(netip.IPv6Unspecified(), netip.MustParseAddr("ff02::1:ff00:1"), typeNS, host), sighting{host, true}, true},
-		{"NS", ndPacket(host, netip.MustParseAddr("ff02::1:ff00:2"), typeNS, netip.MustParseAddr("2001:db8::2")), sighting{host, false}, true},
-		{"NA", ndPacket(netip.MustParseAddr("fe80::1"), netip.MustParseAddr("ff02::1"), typeNA, host), sighting{host, false}, true},
-		{"link-local NS", ndPacket(netip.MustParseAddr("fe80::1"), netip.MustParseAddr("ff02::1:ff00:2"), typeNS, netip.MustParseAddr("fe80::2")), sighting{}, false},
+		{"DAD", ndPacket(netip.IPv6Unspecified(), netip.MustParseAddr("ff02::1:ff00:1"), icmp6.TypeNS, host), sighting{host, true}, true},
+		{"NS", ndPacket(host, netip.MustParseAddr("ff02::1:ff00:2"), icmp6.TypeNS, netip.MustParseAddr("2001:db8::2")), sighting{host, false}, true},
+		{"NA", ndPacket(netip.MustParseAddr("fe80::1"), netip.MustParseAddr("ff02::1"), icmp6.TypeNA, host), sighting{host, false}, true},
+		{"link-local NS", ndPacket(netip.MustParseAddr("fe80::1"), netip.MustParseAddr("ff02::1:ff00:2"), icmp6.TypeNS, netip.MustParseAddr("fe80::2")), sighting{}, false},
 		{"bad checksum", func() []byte {
-			b := ndPacket(host, netip.MustParseAddr("ff02::2"), typeRS, netip.Addr{})
+			b := ndPacket(host, netip.MustParseAddr("ff02::2"), icmp6.TypeRS, netip.Addr{})
 			b[42]++
 			return b
 		}(), sighting{}, false},
 		{"hop limit 64", func() []byte {
-			b := ndPacket(host, netip.MustParseAddr("ff02::2"), typeRS, netip.Addr{})
+			b := ndPacket(host, netip.MustParseAddr("ff02::2"), icmp6.TypeRS, netip.Addr{})
 			b[7] = 64
 			return b
 		}(), sighting{}, false},
@@ -270,12 +270,12 @@ func TestParseSighting(t *testing.T) {
 // ndPacket builds an IPv6 packet with an RS, or an NS or NA for target.
 func ndPacket(src, dst netip.Addr, typ uint8, target netip.Addr) []byte {
 	icmp := []byte{typ, 0, 0, 0, 0, 0, 0, 0}
-	if typ != typeRS {
+	if typ != icmp6.TypeRS {
 		icmp = append(icmp, target.AsSlice()...)
 	}
 	c := icmp6.Checksum(src, dst, icmp)
 	icmp[2], icmp[3] = byte(c>>8), byte(c)
-	b := []byte{0x60, 0, 0, 0, 0, byte(len(icmp)), protoICMPv6, 255}
+	b := []byte{0x60, 0, 0, 0, 0, byte(len(icmp)), icmp6.Proto, 255}
 	b = append(b, src.AsSlice()...)
 	b = append(b, dst.AsSlice()...)
 	return append(b, icmp...)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ndproxy/ndproxy/internal/icmp6"
 )
 
 // Config is what one relay needs to run: where RAs come from and go to.
@@ -183,14 +185,14 @@ func (r *Runner) handle(b []byte, src netip.Addr, ifindex, hops int, now time.Ti
 		return
 	}
 	switch b[0] {
-	case typeRA:
+	case icmp6.TypeRA:
 		m, why := ParseRA(b)
 		if why != "" {
 			r.relay.Drop(why)
 			return
 		}
 		r.relay.HandleRA(m, src, ifindex, upstream, now)
-	case typeRS:
+	case icmp6.TypeRS:
 		if upstream {
 			return // the upstream's routers answer those
 		}
@@ -223,7 +225,7 @@ func (r *Runner) solicit() {
 	if r.upstream == 0 {
 		return
 	}
-	if err := r.conn.send([]byte{typeRS, 0, 0, 0, 0, 0, 0, 0}, r.upstream, netip.Addr{}, allRouters); err != nil {
+	if err := r.conn.send([]byte{icmp6.TypeRS, 0, 0, 0, 0, 0, 0, 0}, r.upstream, netip.Addr{}, allRouters); err != nil {
 		r.log.Debug("RA relay cannot solicit upstream", "err", err)
 	}
 }
