@@ -191,13 +191,18 @@ describe('LuCI views in Chromium', { skip: skip ?? false }, () => {
 
 				// docs/ubus.md: INVALID_ARGUMENT for a bad file, UNKNOWN_ERROR for
 				// one that cannot be read.
+				// The button stays disabled until the status behind the
+				// notification is fetched again; a click before that is lost.
+				const buttonBack = () => page.waitFor(() => !document.querySelector('#ndproxy-reload').disabled, { what: 'the reload button enabled again' });
 				server.state.daemon.reloadStatus = UBUS.INVALID_ARGUMENT;
+				await buttonBack();
 				await page.click('#ndproxy-reload');
 				await page.waitFor(() => document.querySelectorAll('.alert-message.error').length == 1, { what: 'an error notification' });
 				assert.match(await page.eval('document.querySelector(".alert-message.error").textContent'),
 					/^The configuration is not valid, so ndproxy keeps running with the previous one/);
 
 				server.state.daemon.reloadStatus = UBUS.UNKNOWN_ERROR;
+				await buttonBack();
 				await page.click('#ndproxy-reload');
 				await page.waitFor(() => document.querySelectorAll('.alert-message.error').length == 2, { what: 'a second error notification' });
 				assert.equal(await page.eval('document.querySelector(".alert-message.error").textContent'),
