@@ -1,6 +1,7 @@
 package mdns
 
 import (
+	"encoding/binary"
 	"errors"
 	"hash/maphash"
 	"net/netip"
@@ -446,14 +447,17 @@ func (c *core) query(in *Iface, m *Message, v4 bool, now time.Time) []Out {
 			c.drop("duplicate")
 			continue
 		}
+		pkts := [][]byte{b}
 		if len(b) > o.payload(v4) {
-			// A query is never split: its known answers would no
-			// longer belong to it.
-			c.drop("too_big")
-			continue
+			if pkts = c.splitQuery(m, o.payload(v4)); pkts == nil {
+				c.drop("too_big")
+				continue
+			}
 		}
 		c.remember(c.queries, k, now)
-		outs = append(outs, Out{Iface: o.Index, Dst: group(v4), Data: b})
+		for _, p := range pkts {
+			outs = append(outs, Out{Iface: o.Index, Dst: group(v4), Data: p})
+		}
 	}
 	c.remember(c.queries, sentKey{in.Index, h}, now) // as for responses
 	c.c.Relayed += uint64(len(outs))
@@ -599,6 +603,52 @@ func (c *core) split(id, flags uint16, qs []Question, sections [3][]Record, limi
 		pkts = append(pkts, e.bytes())
 	}
 	return pkts, sent
+}
+
+// splitQuery fits a query whose known answers make it too large for a link
+// into several packets, the way a querier would have sent it (RFC 6762
+// §7.2): the questions and the first known answers with TC set, then
+// packets of known answers only, TC set on all but the last (which keeps
+// the query's own TC, should more follow from the asker). A known answer
+// that does not fit even alone is left out: a responder then answers with
+// that record too, which is all suppression saves. A probe (authority
+// records) or a query with additional records is not split, since its
+// parts must arrive together (§8.2); nor is one whose questions alone do
+// not fit. It returns nil for those.
+func (c *core) splitQuery(m *Message, limit int) [][]byte {
+	if len(m.Authority) > 0 || len(m.Additional) > 0 {
+		return nil
+	}
+	e := newEncoder(m.ID, m.Flags|flagTC, limit)
+	for _, q := range m.Questions {
+		if !e.question(q) {
+			return nil
+		}
+	}
+	var pkts [][]byte
+	for _, r := range m.Answers {
+		if e.record(0, r) {
+			continue
+		}
+		if errors.Is(e.err, errTooBig) && !e.empty() {
+			pkts = append(pkts, e.bytes())
+			e = newEncoder(m.ID, m.Flags|flagTC, limit)
+			if e.record(0, r) {
+				continue
+			}
+		}
+		if errors.Is(e.err, errTooBig) {
+			c.drop("too_big")
+		} else {
+			c.drop("malformed")
+		}
+	}
+	if !e.empty() {
+		pkts = append(pkts, e.bytes())
+	}
+	last := pkts[len(pkts)-1]
+	binary.BigEndian.PutUint16(last[2:], m.Flags)
+	return pkts
 }
 
 // recordHash identifies a record for the once-a-second rule: name (any case),

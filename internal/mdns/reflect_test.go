@@ -236,6 +236,83 @@ func TestLegacy(t *testing.T) {
 
 // TestSplit: a response too big for wg0's MTU is split into packets that fit,
 // every record in exactly one of them.
+// TestSplitQuery: a query whose known answers do not fit wg0 goes there as
+// the querier would have sent it (RFC 6762 §7.2), and in one piece where it
+// fits; a probe too large is not split.
+func TestSplitQuery(t *testing.T) {
+	for _, tc := range []bool{false, true} {
+		c := testCore(nil)
+		m := &Message{Questions: []Question{{Name: name("_ipp._tcp.local"), Type: 12, Class: 1}}}
+		if tc {
+			m.Flags = flagTC // more known answers follow from the asker
+		}
+		for i := 0; i < 30; i++ {
+			m.Answers = append(m.Answers, Record{Name: name("_ipp._tcp.local"), Type: 12, Class: 1, TTL: 4500,
+				Data: fullName(fmt.Sprintf("Printer %02d._ipp._tcp.local", i))})
+		}
+		b := encode(t, m)
+		if len(b) <= wg.MTU-48 || len(b) > 1500-48 {
+			t.Fatalf("test query is %d bytes", len(b))
+		}
+		outs := c.handle(Packet{Iface: 1, Src: laptop, Data: b}, t0)
+		var toWG []*Message
+		for _, o := range outs {
+			got, err := Parse(o.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch o.Iface {
+			case island.Index:
+				if !slices.Equal(o.Data, b) {
+					t.Errorf("TC %v: the island got a changed query", tc)
+				}
+			case wg.Index:
+				if len(o.Data) > wg.MTU-48 {
+					t.Errorf("TC %v: %d bytes to wg0, more than %d", tc, len(o.Data), wg.MTU-48)
+				}
+				toWG = append(toWG, got)
+			}
+		}
+		if len(toWG) < 2 {
+			t.Fatalf("TC %v: %d packets to wg0, want the query split", tc, len(toWG))
+		}
+		var known []string
+		for i, got := range toWG {
+			if wantQ := i == 0; (len(got.Questions) > 0) != wantQ {
+				t.Errorf("TC %v: packet %d has %d questions", tc, i, len(got.Questions))
+			}
+			if wantTC := i < len(toWG)-1 || tc; (got.Flags&flagTC != 0) != wantTC {
+				t.Errorf("TC %v: packet %d of %d has TC %v", tc, i, len(toWG), !wantTC)
+			}
+			for _, r := range got.Answers {
+				known = append(known, string(r.Data))
+			}
+		}
+		var want []string
+		for _, r := range m.Answers {
+			want = append(want, string(r.Data))
+		}
+		if !slices.Equal(known, want) {
+			t.Errorf("TC %v: known answers to wg0 %d, want all %d in order", tc, len(known), len(want))
+		}
+	}
+
+	// A probe: its proposed records must arrive with it.
+	c := testCore(nil)
+	probe := &Message{Questions: []Question{{Name: name("pi41.local"), Type: 255, Class: 1}}}
+	for i := 0; i < 40; i++ {
+		probe.Authority = append(probe.Authority, aaaa("pi41.local", fmt.Sprintf("2001:db8::%x", i+1)))
+	}
+	pb := encode(t, probe)
+	outs := c.handle(Packet{Iface: 1, Src: laptop, Data: pb}, t0)
+	if len(outs) != 1 || outs[0].Iface != island.Index || !slices.Equal(outs[0].Data, pb) {
+		t.Errorf("a probe too big for wg0 went out as %v, want whole to the island only", summary(t, outs))
+	}
+	if c.c.Dropped["too_big"] != 1 {
+		t.Errorf("dropped %v, want too_big 1", c.c.Dropped)
+	}
+}
+
 func TestSplit(t *testing.T) {
 	c := testCore(nil)
 	m := &Message{Flags: flagQR | 1<<10}
