@@ -71,7 +71,7 @@ func parseNS(b []byte) (solicitation, dropReason) {
 	if icmp6.Checksum(src, dst, icmp) != 0 {
 		return solicitation{}, dropChecksum
 	}
-	hasSLLA, ok := walkOptions(icmp[nsFixedLen:])
+	hasSLLA, ok := walkOptions(icmp[nsFixedLen:], true)
 	if !ok {
 		return solicitation{}, dropOption
 	}
@@ -106,7 +106,7 @@ func parseNA(b []byte) (netip.Addr, bool) {
 	if len(b) < nsFixedLen || b[0] != icmp6.TypeNA || b[1] != 0 {
 		return netip.Addr{}, false
 	}
-	if _, ok := walkOptions(b[nsFixedLen:]); !ok {
+	if _, ok := walkOptions(b[nsFixedLen:], false); !ok {
 		return netip.Addr{}, false
 	}
 	target := netip.AddrFrom16([16]byte(b[8:24]))
@@ -118,24 +118,24 @@ func parseNA(b []byte) (netip.Addr, bool) {
 
 // walkOptions checks that options tile the buffer with non-zero lengths (RFC
 // 4861 section 4.6: a zero length must be discarded, and would loop a naive
-// parser forever), that a link-layer address option has the one length an
-// Ethernet address gives it (the kernel drops a solicitation whose option
-// does not fit the link), and reports whether a source link-layer address
-// is present. Other options are not looked into: a receiver ignores what it
-// does not use.
-func walkOptions(b []byte) (slla, ok bool) {
+// parser forever) and reports whether a source link-layer address is
+// present. With oneUnitLLA, a link-layer address option must also be one
+// unit long, as an Ethernet address makes it: the kernel drops a
+// solicitation whose option does not fit the link, and ndproxy's upstreams
+// are Ethernet-like or have no link-layer addresses at all. Advertisements
+// on a downstream link are taken with any length (IEEE 802.15.4 addresses
+// take two units). Other options are not looked into: a receiver ignores
+// what it does not use.
+func walkOptions(b []byte, oneUnitLLA bool) (slla, ok bool) {
 	for len(b) > 0 {
 		if len(b) < 2 || b[1] == 0 || int(b[1])*8 > len(b) {
 			return false, false
 		}
-		switch b[0] {
-		case optSLLA:
+		if oneUnitLLA && (b[0] == optSLLA || b[0] == optTLLA) && b[1] != 1 {
+			return false, false
+		}
+		if b[0] == optSLLA {
 			slla = true
-			fallthrough
-		case optTLLA:
-			if b[1] != 1 {
-				return false, false
-			}
 		}
 		b = b[int(b[1])*8:]
 	}

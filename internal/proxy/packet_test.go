@@ -242,6 +242,11 @@ func TestParseNA(t *testing.T) {
 	zeroOpt := append(bytes.Clone(icmp[:24]), 2, 0, 0, 0, 0, 0, 0, 0)
 	mcast := bytes.Clone(icmp)
 	copy(mcast[8:24], allNodes.AsSlice())
+	// A link-layer address of eight bytes (IEEE 802.15.4) takes two units.
+	long := append(bytes.Clone(icmp[:24]), optTLLA, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0)
+	if got, ok := parseNA(long); !ok || got != pi41 {
+		t.Errorf("parseNA with a two-unit TLLA = %v, %v", got, ok)
+	}
 	for name, b := range map[string][]byte{"code": code, "zero-length option": zeroOpt, "multicast target": mcast, "short": icmp[:20], "NS": nsPacket(t, routerLL, pi41, pi41, 255, nil)[40:]} {
 		if _, ok := parseNA(b); ok {
 			t.Errorf("%s: accepted", name)
