@@ -1,5 +1,5 @@
 // Package icmp6 holds what every reader and writer of raw ICMPv6 in ndproxy
-// needs alike: the numbers of Neighbor Discovery and the checksum.
+// needs alike: the numbers of Neighbor Discovery, the checksum and the socket.
 package icmp6
 
 import "net/netip"

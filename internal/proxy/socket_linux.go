@@ -192,27 +192,11 @@ type icmpConn struct {
 }
 
 func listenICMP() (*icmpConn, error) {
-	c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
+	c, pc, err := icmp6.ListenNDP(ipv6.ICMPTypeNeighborAdvertisement)
 	if err != nil {
-		return nil, fmt.Errorf("icmpv6 socket: %w", err)
+		return nil, err
 	}
-	pc := ipv6.NewPacketConn(c)
-	var f ipv6.ICMPFilter
-	f.SetAll(true)
-	f.Accept(ipv6.ICMPTypeNeighborAdvertisement)
-	for _, set := range []func() error{
-		func() error { return pc.SetICMPFilter(&f) },
-		func() error { return pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagHopLimit, true) },
-		func() error { return pc.SetMulticastHopLimit(icmp6.HopLimit) },
-		func() error { return pc.SetHopLimit(icmp6.HopLimit) },
-		func() error { return pc.SetMulticastLoopback(false) },
-	} {
-		if err := set(); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("icmpv6 socket options: %w", err)
-		}
-	}
-	rc, err := c.(*net.IPConn).SyscallConn()
+	rc, err := c.SyscallConn()
 	if err == nil {
 		var fd int
 		err = rc.Control(func(s uintptr) { fd = int(s) })

@@ -23,28 +23,11 @@ type conn struct {
 }
 
 func listen() (*conn, error) {
-	c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
+	// The socket's own RAs do not loop back: an RA on a downstream link is
+	// the loop guard's signal.
+	c, pc, err := icmp6.ListenNDP(ipv6.ICMPTypeRouterAdvertisement, ipv6.ICMPTypeRouterSolicitation)
 	if err != nil {
-		return nil, fmt.Errorf("icmpv6 socket: %w", err)
-	}
-	pc := ipv6.NewPacketConn(c)
-	var f ipv6.ICMPFilter
-	f.SetAll(true)
-	f.Accept(ipv6.ICMPTypeRouterAdvertisement)
-	f.Accept(ipv6.ICMPTypeRouterSolicitation)
-	for _, set := range []func() error{
-		func() error { return pc.SetICMPFilter(&f) },
-		func() error { return pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagHopLimit, true) },
-		func() error { return pc.SetMulticastHopLimit(icmp6.HopLimit) },
-		func() error { return pc.SetHopLimit(icmp6.HopLimit) },
-		// Our own RAs must not come back to us as "an RA on a downstream
-		// link": that is the loop guard's signal.
-		func() error { return pc.SetMulticastLoopback(false) },
-	} {
-		if err := set(); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("icmpv6 socket options: %w", err)
-		}
+		return nil, err
 	}
 	return &conn{c: c, pc: pc, joined: map[int]bool{}}, nil
 }
