@@ -614,7 +614,7 @@ func (c *core) split(id, flags uint16, qs []Question, sections [3][]Record, limi
 // that record too, which is all suppression saves. A probe (authority
 // records) or a query with additional records is not split, since its
 // parts must arrive together (§8.2); nor is one whose questions alone do
-// not fit. It returns nil for those.
+// not fit, nor one of whose records none fits. It returns nil for those.
 func (c *core) splitQuery(m *Message, limit int) [][]byte {
 	if len(m.Authority) > 0 || len(m.Additional) > 0 {
 		return nil
@@ -645,6 +645,9 @@ func (c *core) splitQuery(m *Message, limit int) [][]byte {
 	}
 	if !e.empty() {
 		pkts = append(pkts, e.bytes())
+	}
+	if len(pkts) == 0 {
+		return nil // a follow-up of known answers none of which fits
 	}
 	last := pkts[len(pkts)-1]
 	binary.BigEndian.PutUint16(last[2:], m.Flags)

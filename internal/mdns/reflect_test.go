@@ -297,6 +297,18 @@ func TestSplitQuery(t *testing.T) {
 		}
 	}
 
+	// A known-answer follow-up (no questions) whose only record does not
+	// fit wg0 even alone: nothing goes there.
+	{
+		c := testCore(nil)
+		big := Record{Name: name("pi41.local"), Type: 16, Class: 1, TTL: 4500, Data: make([]byte, 700)}
+		fb := encode(t, &Message{Answers: []Record{big}})
+		outs := c.handle(Packet{Iface: 1, Src: laptop, Data: fb}, t0)
+		if len(outs) != 1 || outs[0].Iface != island.Index {
+			t.Errorf("an oversized follow-up went out as %v, want to the island only", summary(t, outs))
+		}
+	}
+
 	// A probe: its proposed records must arrive with it.
 	c := testCore(nil)
 	probe := &Message{Questions: []Question{{Name: name("pi41.local"), Type: 255, Class: 1}}}
