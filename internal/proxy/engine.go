@@ -452,7 +452,7 @@ func (e *Engine) sendNA(r requester, target netip.Addr) {
 			mac = multicastMAC(allNodes)
 		}
 	}
-	var buf [naMaxLen]byte
+	var buf [ndpLen]byte
 	pkt := appendNA(buf[:0], a)
 	err := e.packet.write(pkt, mac)
 	if err != nil {
@@ -464,8 +464,9 @@ func (e *Engine) sendNA(r requester, target netip.Addr) {
 	}
 }
 
-// naMaxLen is the length of an advertisement with an Ethernet address.
-const naMaxLen = icmp6.IPv6HeaderLen + nsFixedLen + 8
+// ndpLen is the length of a solicitation or an advertisement with an
+// Ethernet link-layer address option.
+const ndpLen = icmp6.IPv6HeaderLen + nsFixedLen + 8
 
 // debugging says whether debug messages are logged: the answer path checks
 // before it builds one, which would cost allocations on every answer.
@@ -490,7 +491,7 @@ func (e *Engine) sendProbe(target netip.Addr, link int) {
 	}
 	var err error
 	if src, ok := e.probeFrom[link]; ok {
-		var buf [naMaxLen]byte
+		var buf [ndpLen]byte
 		pkt := appendNS(buf[:0], src, target, mac)
 		err = e.packet.writeOn(link, pkt, multicastMAC(solicitedNode(target)))
 	} else {

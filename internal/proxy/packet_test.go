@@ -174,7 +174,7 @@ func TestBuildMatchesLibrary(t *testing.T) {
 		}
 	}
 	// Appending keeps what the buffer held.
-	if got := appendNS([]byte{1, 2}, routerLL, pi41, mac); got[0] != 1 || got[1] != 2 || len(got) != 2+naMaxLen {
+	if got := appendNS([]byte{1, 2}, routerLL, pi41, mac); got[0] != 1 || got[1] != 2 || len(got) != 2+ndpLen {
 		t.Errorf("appendNS onto two bytes: % x", got)
 	}
 }
